@@ -1,0 +1,6 @@
+#include "ca.h"
+int
+ca_placeholder(void)
+{
+	return 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * policy.h: compiled compliance policies and verdicts (DESIGN.md, "Policy";
+ * the language is documented in wwpolicy(5)).
+ *
+ * A policy is immutable once compiled and reference-counted: compile once,
+ * judge from many threads (each with its own scratch), swap on reload.
+ * It judges store's message model and knows nothing of sockets or LMDB.
+ */
+#ifndef WW_POLICY_H
+#define WW_POLICY_H
+
+#include <stddef.h>
+
+#include "store/record.h"
+
+struct policy;         /* opaque, immutable, reference-counted */
+struct policy_scratch; /* opaque: one per thread */
+struct policy_errors;  /* opaque: compile diagnostics */
+
+/*
+ * Compile the YAML policy in path.  On failure returns WW_EPARSE (or
+ * WW_EINVAL, WW_ELIMIT) and, when errs != NULL, a new list of every
+ * diagnostic ("file:line: rule ID: what is wrong") to print and free.
+ */
+int policy_load_file(const char *path, struct policy **out,
+    struct policy_errors **errs);
+/* Same from a buffer; name is used in diagnostics. */
+int policy_load_buf(const char *name, const char *text, size_t len,
+    struct policy **out, struct policy_errors **errs);
+
+size_t policy_errors_count(const struct policy_errors *e);
+const char *policy_errors_get(const struct policy_errors *e, size_t i);
+void policy_errors_free(struct policy_errors *e);
+
+struct policy *policy_ref(struct policy *p);
+void policy_unref(struct policy *p); /* NULL is a no-op */
+
+/* Hex SHA-256 of the policy text (borrowed; lives as long as p). */
+const char *policy_digest(const struct policy *p);
+/* The policy text (borrowed), for the POLICY record. */
+const char *policy_text(const struct policy *p, size_t *len);
+const char *policy_file(const struct policy *p);
+size_t policy_rule_count(const struct policy *p);
+size_t policy_pattern_count(const struct policy *p);
+
+/*
+ * Scratch for judging with p on one thread.  A scratch made for one policy
+ * can be reused for another after policy_scratch_fit().
+ */
+int policy_scratch_new(const struct policy *p, struct policy_scratch **out);
+int policy_scratch_fit(const struct policy *p, struct policy_scratch *s);
+void policy_scratch_free(struct policy_scratch *s);
+
+/*
+ * Judge msg.  *verdict is a new Ww__Verdict (free with
+ * protobuf_c_message_free_unpacked(&v->base, NULL)) naming the action,
+ * every enforce and monitor rule that matched, the matched spans (byte
+ * offsets into the original text parts), the policy digest and, for
+ * block, the winning rule's message.  When the action is REDACT,
+ * *redacted (if non-NULL) is set to a new array of msg->n_texts entries,
+ * each NULL (unchanged) or a malloc'ed masked text, for
+ * wecom_redact_body(); free with policy_redacted_free().
+ */
+int policy_judge(const struct policy *p, struct policy_scratch *s,
+    const Ww__Message *msg, Ww__Verdict **verdict, char ***redacted);
+void policy_redacted_free(char **redacted, size_t n);
+
+#endif
