@@ -113,6 +113,31 @@ int journal_scan(struct journal_reader *r, uint64_t first, uint64_t last,
 /* The highest sequence number (0 when empty). */
 int journal_head(struct journal_reader *r, uint64_t *seq);
 
+/* What journal_verify() found. */
+struct journal_verify_result {
+	uint64_t records;       /* records checked */
+	uint64_t checkpoints;   /* checkpoint signatures verified */
+	uint64_t bytes;         /* record bytes hashed */
+	uint64_t head_seq;
+	unsigned char head_hash[RECORD_HASH_LEN];
+	uint64_t bad_seq;       /* first bad sequence number, 0 if intact */
+	char reason[256];       /* what is wrong at bad_seq */
+	uint64_t outcome_unknown; /* requests without an OUTCOME record */
+};
+
+/* Progress: called now and then with records done and the total. */
+typedef void (*journal_progress_cb)(uint64_t done, uint64_t total, void *arg);
+
+/*
+ * Recompute the whole hash chain and every checkpoint signature.  When
+ * checkpoints_file is non-NULL, also prove against that external copy that
+ * no record it covers was cut or altered.  Returns WW_OK when intact,
+ * WW_ECORRUPT with res->bad_seq and res->reason when not.
+ */
+int journal_verify(struct journal_reader *r, const char *checkpoints_file,
+    journal_progress_cb progress, void *arg,
+    struct journal_verify_result *res);
+
 /* Read a blob back.  *out malloc'ed.  WW_ENOTFOUND when not stored. */
 int journal_get_blob(struct journal_reader *r, const unsigned char sha256[32],
     uint8_t **out, size_t *outlen);
