@@ -40,7 +40,12 @@ int record_add_str(size_t *n, char ***arr, const char *s);
 int record_set_bytes(ProtobufCBinaryData *field, const void *buf, size_t len);
 /* Append a text part (copies path and text). */
 int message_add_text(Ww__Message *msg, const char *path, const char *text,
-    size_t len);
+                     size_t len);
+/*
+ * Append a new, zeroed attachment to msg and borrow it in *out (owned by
+ * msg, lives as long as msg).  WW_OK or WW_ENOMEM (msg unchanged).
+ */
+int message_add_attachment(Ww__Message *msg, Ww__Attachment **out);
 
 /*
  * Serialize rec into a malloc'ed buffer (*out, *outlen).  WW_OK, WW_ENOMEM.
@@ -52,7 +57,7 @@ int record_pack(const Ww__Record *rec, uint8_t **out, size_t *outlen);
  * WW_EVERSION (unknown schema) or WW_ELIMIT, and writes the reason to err.
  */
 int record_unpack(const uint8_t *buf, size_t len, Ww__Record **out, char *err,
-    size_t errlen);
+                  size_t errlen);
 
 /* "REQUEST", "OUTCOME", ...; "allow", "alert", "redact", "block". */
 const char *record_kind_name(Ww__Kind kind);

@@ -1,0 +1,258 @@
+/* secret.c: HMAC-SHA256 digests of secrets and the journal key file. */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "ww.h"
+#include "store/secret.h"
+
+#define SECRET_MAX_KEY 1024
+
+/*
+ * The fetched HMAC implementation is immutable and may be shared between
+ * threads; each digest uses its own EVP_MAC_CTX, so secret_digest() is
+ * thread-safe on one struct secret.
+ */
+struct secret {
+	EVP_MAC *mac;
+	size_t keylen;
+	unsigned char key[SECRET_MAX_KEY];
+};
+
+int
+secret_new(const unsigned char *key, size_t keylen, struct secret **out)
+{
+	struct secret *s;
+
+	*out = NULL;
+	if (key == NULL || keylen == 0 || keylen > SECRET_MAX_KEY)
+		return WW_EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return WW_ENOMEM;
+	s->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	if (s->mac == NULL) {
+		free(s);
+		return WW_ENOMEM;
+	}
+	memcpy(s->key, key, keylen);
+	s->keylen = keylen;
+	*out = s;
+	return WW_OK;
+}
+
+void
+secret_free(struct secret *s)
+{
+	if (s == NULL)
+		return;
+	EVP_MAC_free(s->mac);
+	OPENSSL_cleanse(s->key, sizeof(s->key));
+	free(s);
+}
+
+static int
+secret_hmac(const struct secret *s, const void *val, size_t len,
+            unsigned char mac[32])
+{
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx;
+	size_t maclen = 0;
+	int ok;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	                                             (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	ctx = EVP_MAC_CTX_new(s->mac);
+	if (ctx == NULL)
+		return 0;
+	ok = EVP_MAC_init(ctx, s->key, s->keylen, params) &&
+	     EVP_MAC_update(ctx, val, len) &&
+	     EVP_MAC_final(ctx, mac, &maclen, 32) && maclen == 32;
+	EVP_MAC_CTX_free(ctx);
+	return ok;
+}
+
+void
+secret_digest(const struct secret *s, const void *val, size_t len,
+              char out[SECRET_DIGEST_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char mac[32];
+
+	/*
+	 * Never fall back to anything derived from val without the key: a
+	 * failed HMAC (out of memory) gives a fixed, non-correlatable value.
+	 */
+	if (s == NULL || !secret_hmac(s, val == NULL ? "" : val, len, mac)) {
+		memcpy(out, "hmac:", 5);
+		memset(out + 5, '-', SECRET_DIGEST_LEN - 6);
+		out[SECRET_DIGEST_LEN - 1] = '\0';
+		return;
+	}
+	memcpy(out, "hmac:", 5);
+	for (size_t i = 0; i < 16; i++) {
+		out[5 + 2 * i] = hex[mac[i] >> 4];
+		out[5 + 2 * i + 1] = hex[mac[i] & 0xf];
+	}
+	out[SECRET_DIGEST_LEN - 1] = '\0';
+	OPENSSL_cleanse(mac, sizeof(mac));
+}
+
+static void secret_reason(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+secret_reason(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Read exactly SECRET_KEY_LEN bytes from an open, checked key file. */
+static int
+secret_read_key(int fd, const char *path, struct secret **out, char *err,
+                size_t errlen)
+{
+	unsigned char key[SECRET_KEY_LEN + 1];
+	size_t got = 0;
+	ssize_t n;
+	int rc;
+
+	while (got < sizeof(key)) {
+		n = read(fd, key + got, sizeof(key) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			secret_reason(err, errlen, "%s: read: %s", path,
+			              strerror(errno));
+			return WW_EIO;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != SECRET_KEY_LEN) {
+		secret_reason(
+		    err, errlen,
+		    "%s: key file must hold exactly 32 bytes (%d read)", path,
+		    (int)got);
+		OPENSSL_cleanse(key, sizeof(key));
+		return WW_ECORRUPT;
+	}
+	rc = secret_new(key, SECRET_KEY_LEN, out);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+static int
+secret_open_existing(int fd, const char *path, struct secret **out, char *err,
+                     size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0) {
+		secret_reason(err, errlen, "%s: fstat: %s", path,
+		              strerror(errno));
+		return WW_EIO;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		secret_reason(err, errlen, "%s: not a regular file", path);
+		return WW_EINVAL;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		secret_reason(
+		    err, errlen,
+		    "%s: key file mode %04o lets group or others access it "
+		    "(chmod 600)",
+		    path, (int)(st.st_mode & 07777));
+		return WW_EPERM;
+	}
+	return secret_read_key(fd, path, out, err, errlen);
+}
+
+/* Create a new random key file; WW_EEXIST when someone else won the race. */
+static int
+secret_create(const char *path, struct secret **out, char *err, size_t errlen)
+{
+	unsigned char key[SECRET_KEY_LEN];
+	int fd, rc;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0 && errno == EEXIST)
+		return WW_EEXIST;
+	if (fd < 0) {
+		secret_reason(err, errlen, "%s: create: %s", path,
+		              strerror(errno));
+		return WW_EIO;
+	}
+	rc = WW_ECRYPTO;
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		secret_reason(err, errlen, "%s: no random bytes", path);
+		goto out;
+	}
+	rc = WW_EIO;
+	if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
+	    fsync(fd) != 0) {
+		secret_reason(err, errlen, "%s: write: %s", path,
+		              strerror(errno));
+		goto out;
+	}
+	rc = secret_new(key, sizeof(key), out);
+out:
+	close(fd);
+	if (rc != WW_OK)
+		unlink(path);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+int
+secret_load_or_create(const char *path, struct secret **out, char *err,
+                      size_t errlen)
+{
+	int fd, rc;
+
+	*out = NULL;
+	for (int tries = 0; tries < 2; tries++) {
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			rc = secret_open_existing(fd, path, out, err, errlen);
+			close(fd);
+			return rc;
+		}
+		if (errno != ENOENT) {
+			int e = errno;
+
+			secret_reason(err, errlen, "%s: open: %s", path,
+			              strerror(e));
+			return e == EACCES ? WW_EPERM : WW_EIO;
+		}
+		rc = secret_create(path, out, err, errlen);
+		if (rc != WW_EEXIST)
+			return rc;
+	}
+	secret_reason(err, errlen, "%s: created and removed concurrently",
+	              path);
+	return WW_EIO;
+}
