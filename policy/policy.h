@@ -23,10 +23,10 @@ struct policy_errors;  /* opaque: compile diagnostics */
  * diagnostic ("file:line: rule ID: what is wrong") to print and free.
  */
 int policy_load_file(const char *path, struct policy **out,
-    struct policy_errors **errs);
+                     struct policy_errors **errs);
 /* Same from a buffer; name is used in diagnostics. */
 int policy_load_buf(const char *name, const char *text, size_t len,
-    struct policy **out, struct policy_errors **errs);
+                    struct policy **out, struct policy_errors **errs);
 
 size_t policy_errors_count(const struct policy_errors *e);
 const char *policy_errors_get(const struct policy_errors *e, size_t i);
@@ -62,7 +62,17 @@ void policy_scratch_free(struct policy_scratch *s);
  * wecom_redact_body(); free with policy_redacted_free().
  */
 int policy_judge(const struct policy *p, struct policy_scratch *s,
-    const Ww__Message *msg, Ww__Verdict **verdict, char ***redacted);
+                 const Ww__Message *msg, Ww__Verdict **verdict,
+                 char ***redacted);
 void policy_redacted_free(char **redacted, size_t n);
+
+/*
+ * For benchmarks (bench/bench_policy, `wwpolicy bench`): scan buf[0..len)
+ * (already normalized text) once with p's database, nothing else, and set
+ * *nmatches (if non-NULL) to the number of raw matches.  WW_OK, WW_ELIMIT
+ * (too many matches), WW_EINVAL (s not fitted to p).
+ */
+int policy_scan_buf(const struct policy *p, struct policy_scratch *s,
+                    const char *buf, size_t len, size_t *nmatches);
 
 #endif

@@ -1,0 +1,205 @@
+/* test_normalize.c: normalization and its map back to the original. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ww.h"
+#include "policy/normalize.h"
+
+/* Normalize s into a fresh object; the caller frees it. */
+static struct normalize *
+norm(const char *s)
+{
+	struct normalize *n = NULL;
+
+	assert_int_equal(normalize_new(&n), WW_OK);
+	assert_int_equal(normalize_append(n, s, strlen(s)), WW_OK);
+	return n;
+}
+
+static void
+span_is(const struct normalize *n, size_t s, size_t e, size_t os, size_t oe)
+{
+	size_t a, z;
+
+	normalize_span(n, s, e, &a, &z);
+	assert_int_equal(a, os);
+	assert_int_equal(z, oe);
+}
+
+static void
+test_ascii_casefold(void **state)
+{
+	struct normalize *n = norm("Hello WORLD");
+
+	(void)state;
+	assert_string_equal(normalize_text(n), "hello world");
+	span_is(n, 6, 11, 6, 11);
+	normalize_free(n);
+}
+
+static void
+test_fullwidth(void **state)
+{
+	/* "ＡＢＣ１２３" (3 bytes each) -> "abc123" */
+	struct normalize *n = norm("\xef\xbc\xa1\xef\xbc\xa2\xef\xbc\xa3"
+	                           "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93");
+
+	(void)state;
+	assert_string_equal(normalize_text(n), "abc123");
+	span_is(n, 1, 3, 3, 9);  /* "bc" */
+	span_is(n, 3, 6, 9, 18); /* "123" */
+	normalize_free(n);
+}
+
+static void
+test_nfkc_ligature_and_combining(void **state)
+{
+	/* U+FB01 "ﬁ" + "le", then "e" + U+0301 combining acute */
+	struct normalize *n = norm("\xef\xac\x81le e\xcc\x81!");
+
+	(void)state;
+	assert_string_equal(normalize_text(n), "file \xc3\xa9!");
+	span_is(n, 0, 1, 0, 3); /* "f" comes from the whole ligature */
+	span_is(n, 1, 4, 0, 5); /* "ile" */
+	span_is(n, 5, 7, 6, 9); /* "é" from "e" + U+0301 */
+	span_is(n, 7, 8, 9, 10);
+	normalize_free(n);
+}
+
+static void
+test_zero_width_and_bidi(void **state)
+{
+	/* 机 U+200B 密 U+202E x U+FEFF y */
+	struct normalize *n = norm("\xe6\x9c\xba\xe2\x80\x8b\xe5\xaf\x86"
+	                           "\xe2\x80\xae"
+	                           "x\xef\xbb\xbfy");
+
+	(void)state;
+	assert_string_equal(normalize_text(n), "\xe6\x9c\xba\xe5\xaf\x86xy");
+	span_is(n, 0, 6, 0, 9);   /* 机密 spans the zero-width space */
+	span_is(n, 3, 6, 6, 9);   /* 密 alone */
+	span_is(n, 6, 7, 12, 13); /* x */
+	span_is(n, 7, 8, 16, 17); /* y */
+	normalize_free(n);
+}
+
+static void
+test_invalid_utf8(void **state)
+{
+	struct normalize *n = norm("a\xff"
+	                           "b\xe6\x9c");
+
+	(void)state;
+	assert_string_equal(normalize_text(n), "a\xef\xbf\xbd"
+	                                       "b\xef\xbf\xbd\xef\xbf\xbd");
+	span_is(n, 1, 4, 1, 2);
+	span_is(n, 4, 5, 2, 3);
+	normalize_free(n);
+}
+
+static void
+test_hangul_composes(void **state)
+{
+	struct normalize *n = norm("\xe1\x84\x80\xe1\x85\xa1"); /* L + V */
+
+	(void)state;
+	assert_string_equal(normalize_text(n), "\xea\xb0\x80"); /* U+AC00 */
+	span_is(n, 0, 3, 0, 6);
+	normalize_free(n);
+}
+
+static void
+test_stripped_view(void **state)
+{
+	/* "F-a l.c_o" U+200B "n!" and 机-密 */
+	const char *in = "F-a l.c_o\xe2\x80\x8bn! \xe6\x9c\xba-\xe5\xaf\x86";
+	struct normalize *n = norm(in), *sv = NULL;
+	size_t a, z, oa, oz;
+
+	(void)state;
+	assert_int_equal(normalize_new(&sv), WW_OK);
+	assert_int_equal(normalize_append_stripped(sv, n, 0, normalize_len(n)),
+	                 WW_OK);
+	assert_string_equal(normalize_text(sv),
+	                    "falcon\xe6\x9c\xba\xe5\xaf\x86");
+	/* "falcon" -> normalized [0, 10) -> original [0, 13) */
+	normalize_span(sv, 0, 6, &a, &z);
+	assert_int_equal(a, 0);
+	assert_int_equal(z, 10);
+	normalize_span(n, a, z, &oa, &oz);
+	assert_int_equal(oa, 0);
+	assert_int_equal(oz, 13);
+	/* 机密 -> original bytes of "机-密" */
+	normalize_span(sv, 6, 12, &a, &z);
+	normalize_span(n, a, z, &oa, &oz);
+	assert_int_equal(oa, 15);
+	assert_int_equal(oz, 22);
+	normalize_free(sv);
+	normalize_free(n);
+}
+
+static void
+test_append_origins(void **state)
+{
+	struct normalize *n = NULL;
+
+	(void)state;
+	assert_int_equal(normalize_new(&n), WW_OK);
+	assert_int_equal(normalize_append(n, "AB", 2), WW_OK);
+	assert_int_equal(normalize_append_raw(n, "\n", 1), WW_OK);
+	assert_int_equal(normalize_append(n, "CD", 2), WW_OK);
+	assert_string_equal(normalize_text(n), "ab\ncd");
+	span_is(n, 3, 5, 0, 2); /* each append maps to its own input */
+	normalize_reset(n);
+	assert_int_equal(normalize_len(n), 0);
+	normalize_free(n);
+}
+
+static void
+test_classes_and_str(void **state)
+{
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_true(normalize_is_word('a'));
+	assert_true(normalize_is_word('7'));
+	assert_true(normalize_is_word(0xE9));    /* é */
+	assert_false(normalize_is_word(0x673A)); /* 机 */
+	assert_false(normalize_is_word(0x30A2)); /* katakana */
+	assert_false(normalize_is_word('-'));
+	assert_true(normalize_is_separator('_'));
+	assert_true(normalize_is_separator(0x3002)); /* 。 */
+	assert_false(normalize_is_separator(0x673A));
+	assert_int_equal(normalize_str("ＡbＣ", strlen("ＡbＣ"), &out, &len),
+	                 WW_OK);
+	assert_string_equal(out, "abc");
+	assert_int_equal(len, 3);
+	free(out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ascii_casefold),
+	    cmocka_unit_test(test_fullwidth),
+	    cmocka_unit_test(test_nfkc_ligature_and_combining),
+	    cmocka_unit_test(test_zero_width_and_bidi),
+	    cmocka_unit_test(test_invalid_utf8),
+	    cmocka_unit_test(test_hangul_composes),
+	    cmocka_unit_test(test_stripped_view),
+	    cmocka_unit_test(test_append_origins),
+	    cmocka_unit_test(test_classes_and_str),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
