@@ -7,6 +7,13 @@
  * numbers, chains hashes, and then calls each record's done callback.
  * Readers (struct journal_reader) use read transactions and never block the
  * writer; they work while a gateway is writing.
+ *
+ * On disk (see store/segment.h and store/chain.h): one LMDB environment per
+ * segment under opts->path, plus journal.key (digest key), signing.key
+ * (Ed25519, PEM), signing.pub ("ed25519 HEX", for auditors) and writer.lock
+ * (one writer per journal).  LMDB allows an environment to be opened only
+ * once per process: open readers from another process than the writer
+ * (wwjournal), or after journal_close().
  */
 #ifndef WW_JOURNAL_H
 #define WW_JOURNAL_H
@@ -35,6 +42,13 @@ struct journal_opts {
 	const char *checkpoint_file; /* also append checkpoints here, or NULL */
 	size_t max_blob_bytes;       /* per blob cap; 0: 20 MiB */
 	size_t map_size;             /* initial LMDB map size; 0: 64 MiB */
+	/*
+	 * Tests only: the wall clock (ns since the epoch) stamped as time_ns
+	 * and used to pick the segment period; called on the writer thread.
+	 * NULL: CLOCK_REALTIME.
+	 */
+	int64_t (*clock_ns)(void *arg);
+	void *clock_arg;
 };
 
 /*
