@@ -947,11 +947,12 @@ export_csv_rules(struct export_buf *s, char **arr, size_t n)
 	}
 }
 
+/* A REQUEST without outcome says "unknown"; other kinds have none. */
 static void
-export_csv_outcome(struct export_buf *b, const Ww__Outcome *o)
+export_csv_outcome(struct export_buf *b, const Ww__Outcome *o, int request)
 {
 	if (o == NULL) {
-		export_buf_puts(b, ",unknown,,,,,");
+		export_buf_puts(b, request ? ",unknown,,,,," : ",,,,,,");
 		return;
 	}
 	export_buf_puts(b, o->forwarded ? ",true," : ",false,");
@@ -1038,7 +1039,8 @@ export_csv(struct export *e, const Ww__Record *rec, const Ww__Record *outcome,
 	                                                            : NULL);
 	export_csv_message(m, b, s);
 	export_csv_verdict(e, rec, b, s);
-	export_csv_outcome(b, outcome != NULL ? outcome->outcome : NULL);
+	export_csv_outcome(b, outcome != NULL ? outcome->outcome : NULL,
+	                   rec->kind == WW__KIND__REQUEST);
 	export_csv_client(s, rec->client);
 	export_csv_flush(b, s);
 	export_buf_putc(b, ',');

@@ -98,6 +98,12 @@ void export_highlight(struct export *e, const char *text, size_t len,
                       const size_t *starts, const size_t *ends, size_t n,
                       struct export_buf *b);
 
+/*
+ * s[0..len) made safe for a terminal on one line: control characters,
+ * C1 controls and bidi overrides become visible \xNN escapes.
+ */
+void export_buf_text(struct export_buf *b, const char *s, size_t len);
+
 /* Lower-case hex of buf[0..len) appended to b. */
 void export_buf_hex(struct export_buf *b, const uint8_t *buf, size_t len);
 

@@ -91,6 +91,12 @@ export_human_text(struct export_buf *b, const char *s, size_t len,
 	}
 }
 
+void
+export_buf_text(struct export_buf *b, const char *s, size_t len)
+{
+	export_human_text(b, s, len, NULL, 0);
+}
+
 static void
 export_human_str(struct export_buf *b, const char *s)
 {
@@ -298,7 +304,7 @@ export_line(struct export *e, const Ww__Record *rec, const Ww__Record *outcome,
 	export_human_time(b, rec->time_ns);
 	export_color(e, b, C_RESET);
 	export_color(e, b, C_CYAN);
-	export_buf_printf(b, "  %-10s", record_kind_name(rec->kind));
+	export_buf_printf(b, "  %-11s", record_kind_name(rec->kind));
 	export_color(e, b, C_RESET);
 	if (rec->message != NULL || export_is_primary(rec))
 		export_line_message(e, rec, outcome, b);
