@@ -21,6 +21,8 @@ struct policy;
 struct policy_scratch;
 struct upstream;
 struct metrics;
+struct identity;
+struct accesslog;
 struct exchange; /* opaque: one request in flight */
 
 struct http_header {
@@ -70,11 +72,35 @@ struct exchange_env {
 	long block_errcode;             /* refusal errcode (default 985001) */
 	long busy_errcode;              /* journal/upstream failure (-1, "system busy") */
 	size_t max_blob_bytes;
+	/* Added by the pipeline (additive; zero/NULL keeps the default): */
+	struct identity *identity;   /* shared; NULL: learn nothing */
+	struct accesslog *accesslog; /* shared; NULL: no access lines */
+	unsigned journal_timeout_ms; /* REQUEST deadline; 0: 5000 */
 };
 
 typedef void (*exchange_reply_cb)(const struct http_response *resp, void *arg);
 
 /*
+ * Threads and lifetimes.  Everything runs on env->base's thread except the
+ * journal's done callback, which runs on the journal writer thread and only
+ * wakes the exchange with event_active() on an event of env->base: so
+ * evthread_use_pthreads() must have been called before env->base was
+ * created.  An exchange never frees itself while a journal callback is
+ * pending, so detaching is always safe.  At shutdown: stop accepting, run
+ * the base until upstream_pending() is 0 or the drain timeout passes,
+ * close the journal (it flushes and calls every pending callback), run
+ * the base once more (EVLOOP_NONBLOCK) so woken exchanges finish, and only
+ * then free the upstream (which ends what is left through its callbacks)
+ * and the base.
+ *
+ * Order (the one guarantee): the REQUEST record is durable before a byte
+ * goes upstream.  The OUTCOME record is handed to the journal before the
+ * client gets its answer, but the client does not wait for its commit (a
+ * crash in between shows "outcome unknown", never a lost request).  A
+ * journal that does not answer within journal_timeout_ms gets the client a
+ * "system busy" refusal; the request is then never forwarded, even if the
+ * record commits later (an OUTCOME then says so).
+ *
  * Start an exchange for req.  reply_cb runs exactly once on env->base's
  * thread, possibly before exchange_start() returns (e.g. an early refusal),
  * unless exchange_detach() was called first.  *out (may be NULL) receives a

@@ -1,0 +1,896 @@
+/* upstream.c: libcurl multi on a libevent base, to one configured host. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "ww.h"
+#include "proxy/upstream.h"
+
+#define UPSTREAM_DEFAULT_TIMEOUT_MS 30000L
+#define UPSTREAM_DEFAULT_MAX_RESPONSE (32u << 20)
+#define UPSTREAM_DEFAULT_IDLE 64
+#define UPSTREAM_MAX_HEADERS 128
+
+/* One socket curl asked us to watch. */
+struct upstream_sock {
+	struct upstream *up;
+	curl_socket_t fd;
+	struct event *ev;
+	struct upstream_sock *prev, *next;
+};
+
+struct upstream_call {
+	struct upstream *up;
+	CURL *easy;
+	struct curl_slist *req_headers;
+	uint8_t *req_body;
+	upstream_cb cb;
+	void *arg;
+	struct timespec start;
+	char *url;
+	/* The answer as it arrives. */
+	struct http_header resp_headers[UPSTREAM_MAX_HEADERS];
+	size_t n_resp_headers;
+	uint8_t *resp_body;
+	size_t resp_len, resp_cap;
+	int too_big;
+	char errbuf[CURL_ERROR_SIZE];
+	struct upstream_call *prev, *next;
+};
+
+struct upstream {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *timer;
+	char *scheme, *host, *port, *prefix; /* the configured URL's parts */
+	char *ca_file, *proxy;
+	struct curl_slist *resolve;
+	long timeout_ms;
+	size_t max_response;
+	CURL **idle;
+	size_t n_idle, max_idle;
+	struct upstream_sock *socks;
+	struct upstream_call *calls;
+	size_t n_calls;
+	int reachable;
+};
+
+static uint64_t
+upstream_elapsed_us(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - start->tv_sec) * 1000000u +
+	       (uint64_t)((now.tv_nsec - start->tv_nsec) / 1000);
+}
+
+/* Headers that describe one hop, not the message (RFC 9110 7.6.1). */
+static int
+upstream_hop_by_hop(const char *name, size_t len)
+{
+	static const char *const hop[] = {"connection",
+	                                  "keep-alive",
+	                                  "proxy-connection",
+	                                  "proxy-authorization",
+	                                  "proxy-authenticate",
+	                                  "te",
+	                                  "trailer",
+	                                  "transfer-encoding",
+	                                  "upgrade",
+	                                  "content-length"};
+
+	for (size_t i = 0; i < WW_NELEM(hop); i++)
+		if (strlen(hop[i]) == len &&
+		    strncasecmp(name, hop[i], len) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- event glue: curl tells us what to watch, libevent tells curl ---- */
+
+static void upstream_check_done(struct upstream *up);
+
+static void
+upstream_on_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *up = ((struct upstream_sock *)arg)->up;
+	int flags = 0, running;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	/* arg may be freed inside: curl can drop the socket here. */
+	curl_multi_socket_action(up->multi, fd, flags, &running);
+	upstream_check_done(up);
+}
+
+static void
+upstream_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *up = arg;
+	int running;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	upstream_check_done(up);
+}
+
+static void
+upstream_sock_free(struct upstream_sock *s)
+{
+	struct upstream *up = s->up;
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		up->socks = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	if (s->ev != NULL)
+		event_free(s->ev);
+	free(s);
+}
+
+static int
+upstream_sock_watch(struct upstream *up, struct upstream_sock *s, int what)
+{
+	short ev = EV_PERSIST;
+
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		ev |= EV_READ;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		ev |= EV_WRITE;
+	if (s->ev != NULL)
+		event_free(s->ev);
+	s->ev = event_new(up->base, s->fd, ev, upstream_on_socket, s);
+	if (s->ev == NULL || event_add(s->ev, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION.  Must not call back into curl. */
+static int
+upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+                   void *sockp)
+{
+	struct upstream *up = userp;
+	struct upstream_sock *s = sockp;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL) {
+			curl_multi_assign(up->multi, fd, NULL);
+			upstream_sock_free(s);
+		}
+		return 0;
+	}
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return -1;
+		s->up = up;
+		s->fd = fd;
+		s->next = up->socks;
+		if (up->socks != NULL)
+			up->socks->prev = s;
+		up->socks = s;
+		curl_multi_assign(up->multi, fd, s);
+	}
+	return upstream_sock_watch(up, s, what);
+}
+
+/* CURLMOPT_TIMERFUNCTION.  Must not call back into curl. */
+static int
+upstream_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct upstream *up = userp;
+	struct timeval tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(up->timer);
+		return 0;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	return evtimer_add(up->timer, &tv) == 0 ? 0 : -1;
+}
+
+/* ---- the answer as it arrives ---- */
+
+static void
+upstream_call_clear_answer(struct upstream_call *c)
+{
+	for (size_t i = 0; i < c->n_resp_headers; i++) {
+		free((char *)c->resp_headers[i].name);
+		free((char *)c->resp_headers[i].value);
+	}
+	c->n_resp_headers = 0;
+}
+
+static size_t
+upstream_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct upstream_call *c = arg;
+	size_t len = size * n, nlen, vlen;
+	const char *colon, *v;
+
+	/* A new status line (after 1xx): forget the previous block. */
+	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		upstream_call_clear_answer(c);
+		return len;
+	}
+	colon = memchr(buf, ':', len);
+	if (colon == NULL)
+		return len; /* the blank line ending the block */
+	nlen = (size_t)(colon - buf);
+	if (nlen == 0 || upstream_hop_by_hop(buf, nlen) ||
+	    c->n_resp_headers >= UPSTREAM_MAX_HEADERS)
+		return len;
+	v = colon + 1;
+	vlen = len - nlen - 1;
+	while (vlen > 0 && (*v == ' ' || *v == '\t'))
+		v++, vlen--;
+	while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
+		vlen--;
+	char *nm = strndup(buf, nlen), *val = strndup(v, vlen);
+	if (nm == NULL || val == NULL) {
+		free(nm);
+		free(val);
+		return 0; /* abort the transfer: out of memory */
+	}
+	c->resp_headers[c->n_resp_headers].name = nm;
+	c->resp_headers[c->n_resp_headers].value = val;
+	c->n_resp_headers++;
+	return len;
+}
+
+static size_t
+upstream_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct upstream_call *c = arg;
+	size_t len = size * n;
+
+	if (len > c->up->max_response - c->resp_len) {
+		c->too_big = 1;
+		return 0;
+	}
+	if (c->resp_len + len > c->resp_cap) {
+		size_t ncap = c->resp_cap != 0 ? c->resp_cap : 4096;
+		while (ncap < c->resp_len + len)
+			ncap *= 2;
+		uint8_t *nb = realloc(c->resp_body, ncap);
+		if (nb == NULL)
+			return 0;
+		c->resp_body = nb;
+		c->resp_cap = ncap;
+	}
+	memcpy(c->resp_body + c->resp_len, buf, len);
+	c->resp_len += len;
+	return len;
+}
+
+/* ---- calls ---- */
+
+static void
+upstream_call_unlink(struct upstream_call *c)
+{
+	struct upstream *up = c->up;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		up->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	up->n_calls--;
+}
+
+/* Detach the easy handle from multi and keep it for the next call. */
+static void
+upstream_call_free(struct upstream_call *c)
+{
+	struct upstream *up = c->up;
+
+	if (c->easy != NULL) {
+		curl_multi_remove_handle(up->multi, c->easy);
+		if (up->n_idle < up->max_idle)
+			up->idle[up->n_idle++] = c->easy;
+		else
+			curl_easy_cleanup(c->easy);
+	}
+	upstream_call_clear_answer(c);
+	curl_slist_free_all(c->req_headers);
+	free(c->req_body);
+	free(c->resp_body);
+	free(c->url);
+	free(c);
+}
+
+/* The error text without anything after a '?' (no query, no token). */
+static void
+upstream_error_text(struct upstream_call *c, CURLcode code, char *out,
+                    size_t outlen)
+{
+	const char *src =
+	    c->errbuf[0] != '\0' ? c->errbuf : curl_easy_strerror(code);
+
+	if (c->too_big)
+		src = "upstream answer too large";
+	snprintf(out, outlen, "%.*s", (int)strcspn(src, "?\r\n"), src);
+}
+
+static int
+upstream_result_rc(struct upstream_call *c, CURLcode code)
+{
+	if (code == CURLE_OK)
+		return WW_OK;
+	if (c->too_big || code == CURLE_FILESIZE_EXCEEDED)
+		return WW_ELIMIT;
+	if (code == CURLE_OPERATION_TIMEDOUT)
+		return WW_ETIMEDOUT;
+	if (code == CURLE_OUT_OF_MEMORY)
+		return WW_ENOMEM;
+	return WW_EUPSTREAM;
+}
+
+static void
+upstream_call_finish(struct upstream_call *c, CURLcode code)
+{
+	struct upstream_result res;
+	char errtext[CURL_ERROR_SIZE];
+	long status = 0, reqsize = 0;
+
+	memset(&res, 0, sizeof(res));
+	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+	res.rc = upstream_result_rc(c, code);
+	errtext[0] = '\0';
+	if (res.rc != WW_OK)
+		upstream_error_text(c, code, errtext, sizeof(errtext));
+	res.error = errtext;
+	res.sent = reqsize > 0;
+	res.status = res.rc == WW_OK ? (int)status : 0;
+	if (res.rc == WW_OK) {
+		res.headers = c->resp_headers;
+		res.n_headers = c->n_resp_headers;
+		res.body = c->resp_body;
+		res.body_len = c->resp_len;
+	}
+	res.latency_us = upstream_elapsed_us(&c->start);
+	c->up->reachable = res.rc == WW_OK || status > 0;
+	upstream_call_unlink(c);
+	c->cb(&res, c->arg);
+	upstream_call_free(c);
+}
+
+/* End a call that will not complete: its callback learns why. */
+static void
+upstream_call_abort(struct upstream_call *c)
+{
+	struct upstream_result res;
+	long reqsize = 0;
+
+	memset(&res, 0, sizeof(res));
+	curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+	res.sent = reqsize > 0;
+	res.rc = WW_ECLOSED;
+	res.error = "gateway shutting down";
+	res.latency_us = upstream_elapsed_us(&c->start);
+	upstream_call_unlink(c);
+	c->cb(&res, c->arg);
+	upstream_call_free(c);
+}
+
+/* Hand every finished transfer to its caller. */
+static void
+upstream_check_done(struct upstream *up)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(up->multi, &left)) != NULL) {
+		char *priv = NULL;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		if (priv != NULL)
+			upstream_call_finish((struct upstream_call *)priv,
+			                     msg->data.result);
+	}
+}
+
+/* ---- building the URL: the configured host and nothing else ---- */
+
+static int
+upstream_url_char_ok(unsigned char ch, int in_query)
+{
+	if (ch <= 0x20 || ch >= 0x7f || ch == '#')
+		return 0;
+	if (in_query)
+		return 1; /* forwarded as is, already percent-encoded */
+	return isalnum(ch) || strchr("-._~!$&'()*+,;=:@/", ch) != NULL;
+}
+
+/* Append s, percent-encoding what may not appear raw. */
+static void
+upstream_url_append(char *dst, size_t *o, const char *s, int in_query)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (upstream_url_char_ok(ch, in_query)) {
+			dst[(*o)++] = (char)ch;
+		} else {
+			dst[(*o)++] = '%';
+			dst[(*o)++] = hex[ch >> 4];
+			dst[(*o)++] = hex[ch & 15];
+		}
+	}
+	dst[*o] = '\0';
+}
+
+/* Does url name exactly the configured scheme, host and port? */
+static int
+upstream_url_check(const struct upstream *up, const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	int ok = 0;
+
+	if (u == NULL)
+		return 0;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	        CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER)
+		ok = strcasecmp(scheme, up->scheme) == 0 &&
+		     strcasecmp(host, up->host) == 0 &&
+		     strcmp(port, up->port) == 0;
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+static int
+upstream_build_url(const struct upstream *up, const char *path,
+                   const char *query, char **out)
+{
+	size_t plen = strlen(path), qlen = query != NULL ? strlen(query) : 0;
+	size_t cap, o = 0;
+	char *url;
+	int n;
+
+	*out = NULL;
+	if (path[0] != '/')
+		return WW_EINVAL;
+	cap = strlen(up->scheme) + strlen(up->host) + strlen(up->port) +
+	      strlen(up->prefix) + 3 * (plen + qlen) + 16;
+	url = malloc(cap);
+	if (url == NULL)
+		return WW_ENOMEM;
+	/* host comes from curl's parser (IPv6 keeps its brackets) */
+	n = snprintf(url, cap, "%s://%s:%s%s", up->scheme, up->host, up->port,
+	             up->prefix);
+	o = (size_t)n;
+	upstream_url_append(url, &o, path, 0);
+	if (query != NULL && query[0] != '\0') {
+		url[o++] = '?';
+		upstream_url_append(url, &o, query, 1);
+	}
+	if (!upstream_url_check(up, url)) {
+		free(url);
+		return WW_EINVAL;
+	}
+	*out = url;
+	return WW_OK;
+}
+
+/* ---- sending ---- */
+
+/* Request headers the client sent that must not travel upstream. */
+static int
+upstream_drop_request_header(const char *name)
+{
+	static const char *const drop[] = {"host", "expect", "accept-encoding",
+	                                   "x-forwarded-host", "forwarded"};
+	size_t len = strlen(name);
+
+	if (upstream_hop_by_hop(name, len))
+		return 1;
+	for (size_t i = 0; i < WW_NELEM(drop); i++)
+		if (strcasecmp(name, drop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+upstream_header_value_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\r' || *s == '\n')
+			return 0;
+	return 1;
+}
+
+static int
+upstream_add_header(struct curl_slist **list, const char *name,
+                    const char *value)
+{
+	size_t len = strlen(name) + strlen(value) + 3;
+	char *line = malloc(len);
+	struct curl_slist *n;
+
+	if (line == NULL)
+		return WW_ENOMEM;
+	/* "Name;" sends an empty header; "Name:" would remove it. */
+	if (value[0] == '\0')
+		snprintf(line, len, "%s;", name);
+	else
+		snprintf(line, len, "%s: %s", name, value);
+	n = curl_slist_append(*list, line);
+	free(line);
+	if (n == NULL)
+		return WW_ENOMEM;
+	*list = n;
+	return WW_OK;
+}
+
+static int
+upstream_build_headers(const struct upstream_request *req,
+                       struct curl_slist **out)
+{
+	struct curl_slist *list = NULL, *n;
+	int have_ctype = 0, rc = WW_OK;
+
+	for (size_t i = 0; i < req->n_headers && rc == WW_OK; i++) {
+		const struct http_header *h = &req->headers[i];
+		if (upstream_drop_request_header(h->name) ||
+		    !upstream_header_value_ok(h->name) ||
+		    !upstream_header_value_ok(h->value))
+			continue;
+		if (strcasecmp(h->name, "content-type") == 0)
+			have_ctype = 1;
+		rc = upstream_add_header(&list, h->name, h->value);
+	}
+	/* No 100-continue round trip; no curl-invented Content-Type. */
+	if (rc == WW_OK && (n = curl_slist_append(list, "Expect:")) == NULL)
+		rc = WW_ENOMEM;
+	else if (rc == WW_OK)
+		list = n;
+	if (rc == WW_OK && !have_ctype) {
+		if ((n = curl_slist_append(list, "Content-Type:")) == NULL)
+			rc = WW_ENOMEM;
+		else
+			list = n;
+	}
+	if (rc != WW_OK) {
+		curl_slist_free_all(list);
+		list = NULL;
+	}
+	*out = list;
+	return rc;
+}
+
+static int
+upstream_method_ok(const char *m)
+{
+	if (m[0] == '\0' || strlen(m) > 16)
+		return 0;
+	for (; *m != '\0'; m++)
+		if (!isupper((unsigned char)*m))
+			return 0;
+	return 1;
+}
+
+/* Everything that is the same for every call. */
+static void
+upstream_easy_common(struct upstream *up, struct upstream_call *c)
+{
+	CURL *e = c->easy;
+
+	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, up->scheme);
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, up->scheme);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, up->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, up->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (up->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, up->ca_file);
+	/* "" disables proxies, including the *_proxy environment. */
+	curl_easy_setopt(e, CURLOPT_PROXY, up->proxy != NULL ? up->proxy : "");
+	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	if (up->resolve != NULL)
+		curl_easy_setopt(e, CURLOPT_RESOLVE, up->resolve);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+	                 (curl_off_t)up->max_response);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+}
+
+static void
+upstream_easy_method(struct upstream_call *c, const struct upstream_request *r)
+{
+	CURL *e = c->easy;
+
+	curl_easy_setopt(e, CURLOPT_URL, c->url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->req_headers);
+	if (strcmp(r->method, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		return;
+	}
+	if (strcmp(r->method, "HEAD") == 0) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		return;
+	}
+	if (strcmp(r->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	if (strcmp(r->method, "POST") == 0 || r->body_len > 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		                 (curl_off_t)r->body_len);
+		/* a zero-length body still needs a non-NULL pointer */
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+		                 c->req_body != NULL ? (char *)c->req_body
+		                                     : "");
+	}
+}
+
+static int
+upstream_call_prepare(struct upstream *up, struct upstream_call *c,
+                      const struct upstream_request *req)
+{
+	int rc;
+
+	if (!upstream_method_ok(req->method))
+		return WW_EINVAL;
+	rc = upstream_build_url(up, req->path, req->query, &c->url);
+	if (rc != WW_OK)
+		return rc;
+	rc = upstream_build_headers(req, &c->req_headers);
+	if (rc != WW_OK)
+		return rc;
+	if (req->body_len > 0) {
+		c->req_body = malloc(req->body_len);
+		if (c->req_body == NULL)
+			return WW_ENOMEM;
+		memcpy(c->req_body, req->body, req->body_len);
+	}
+	if (up->n_idle > 0) {
+		c->easy = up->idle[--up->n_idle];
+		/* keeps the multi's connection and TLS session caches */
+		curl_easy_reset(c->easy);
+	} else if ((c->easy = curl_easy_init()) == NULL) {
+		return WW_ENOMEM;
+	}
+	upstream_easy_common(up, c);
+	upstream_easy_method(c, req);
+	return WW_OK;
+}
+
+int
+upstream_send(struct upstream *up, const struct upstream_request *req,
+              upstream_cb cb, void *arg, struct upstream_call **out)
+{
+	struct upstream_call *c;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return WW_ENOMEM;
+	c->up = up;
+	c->cb = cb;
+	c->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &c->start);
+	rc = upstream_call_prepare(up, c, req);
+	if (rc != WW_OK)
+		goto out;
+	if (curl_multi_add_handle(up->multi, c->easy) != CURLM_OK) {
+		rc = WW_ENOMEM;
+		goto out;
+	}
+	c->next = up->calls;
+	if (up->calls != NULL)
+		up->calls->prev = c;
+	up->calls = c;
+	up->n_calls++;
+	if (out != NULL)
+		*out = c;
+	c = NULL;
+out:
+	if (c != NULL)
+		upstream_call_free(c); /* also returns an easy handle */
+	return rc;
+}
+
+void
+upstream_cancel(struct upstream_call *call)
+{
+	if (call == NULL)
+		return;
+	upstream_call_unlink(call);
+	upstream_call_free(call);
+}
+
+size_t
+upstream_pending(const struct upstream *up)
+{
+	return up->n_calls;
+}
+
+int
+upstream_reachable(const struct upstream *up)
+{
+	return up->reachable;
+}
+
+/* ---- life cycle ---- */
+
+static int
+upstream_parse_url(struct upstream *up, const char *url, char *err,
+                   size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *path = NULL, *q = NULL, *user = NULL;
+	int rc = WW_EINVAL;
+	size_t n;
+
+	if (u == NULL)
+		return WW_ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &up->scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &up->host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &up->port, CURLU_DEFAULT_PORT) !=
+	        CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+		snprintf(err, errlen, "upstream.url: not a valid URL");
+		goto out;
+	}
+	if (strcmp(up->scheme, "https") != 0 &&
+	    strcmp(up->scheme, "http") != 0) {
+		snprintf(err, errlen, "upstream.url: scheme must be https");
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_QUERY, &q, 0) != CURLUE_NO_QUERY ||
+	    curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER) {
+		snprintf(err, errlen,
+		         "upstream.url: no query or credentials allowed");
+		goto out;
+	}
+	n = strlen(path);
+	while (n > 0 && path[n - 1] == '/')
+		n--;
+	up->prefix = strndup(path, n);
+	rc = up->prefix != NULL ? WW_OK : WW_ENOMEM;
+out:
+	curl_free(path);
+	curl_free(q);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static int
+upstream_copy_opts(struct upstream *up, const struct upstream_opts *opts)
+{
+	up->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms
+	                                      : UPSTREAM_DEFAULT_TIMEOUT_MS;
+	up->max_response = opts->max_response_bytes > 0
+	                       ? opts->max_response_bytes
+	                       : UPSTREAM_DEFAULT_MAX_RESPONSE;
+	up->max_idle = opts->max_idle_handles > 0 ? opts->max_idle_handles
+	                                          : UPSTREAM_DEFAULT_IDLE;
+	up->idle = calloc(up->max_idle, sizeof(*up->idle));
+	if (up->idle == NULL)
+		return WW_ENOMEM;
+	if (opts->ca_file != NULL &&
+	    (up->ca_file = strdup(opts->ca_file)) == NULL)
+		return WW_ENOMEM;
+	if (opts->proxy != NULL && opts->proxy[0] != '\0' &&
+	    (up->proxy = strdup(opts->proxy)) == NULL)
+		return WW_ENOMEM;
+	for (size_t i = 0; opts->resolve != NULL && opts->resolve[i] != NULL;
+	     i++) {
+		struct curl_slist *n =
+		    curl_slist_append(up->resolve, opts->resolve[i]);
+		if (n == NULL)
+			return WW_ENOMEM;
+		up->resolve = n;
+	}
+	return WW_OK;
+}
+
+int
+upstream_new(struct event_base *base, const struct upstream_opts *opts,
+             struct upstream **out, char *err, size_t errlen)
+{
+	struct upstream *up;
+	int rc;
+
+	*out = NULL;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (opts->url == NULL) {
+		snprintf(err, errlen, "upstream.url: missing");
+		return WW_EINVAL;
+	}
+	up = calloc(1, sizeof(*up));
+	if (up == NULL)
+		return WW_ENOMEM;
+	up->base = base;
+	up->reachable = -1;
+	rc = upstream_parse_url(up, opts->url, err, errlen);
+	if (rc == WW_OK)
+		rc = upstream_copy_opts(up, opts);
+	if (rc != WW_OK)
+		goto out;
+	up->multi = curl_multi_init();
+	up->timer = evtimer_new(base, upstream_on_timer, up);
+	if (up->multi == NULL || up->timer == NULL) {
+		rc = WW_ENOMEM;
+		goto out;
+	}
+	curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION,
+	                  upstream_socket_cb);
+	curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+	curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, upstream_timer_cb);
+	curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+	*out = up;
+	up = NULL;
+out:
+	upstream_free(up);
+	return rc;
+}
+
+void
+upstream_free(struct upstream *up)
+{
+	if (up == NULL)
+		return;
+	while (up->calls != NULL)
+		upstream_call_abort(up->calls);
+	/* cleanup may still call the socket callback: free events after */
+	if (up->multi != NULL)
+		curl_multi_cleanup(up->multi);
+	while (up->socks != NULL)
+		upstream_sock_free(up->socks);
+	for (size_t i = 0; i < up->n_idle; i++)
+		curl_easy_cleanup(up->idle[i]);
+	if (up->timer != NULL)
+		event_free(up->timer);
+	curl_slist_free_all(up->resolve);
+	free(up->idle);
+	free(up->ca_file);
+	free(up->proxy);
+	curl_free(up->scheme);
+	curl_free(up->host);
+	curl_free(up->port);
+	free(up->prefix);
+	free(up);
+}
