@@ -17,16 +17,23 @@
 
 #define WECOM_MAX_JSON_DEPTH 32
 #define WECOM_MAX_TEXT_PARTS 4096
+#define WECOM_MAX_BODY (8u << 20) /* JSON bodies; wecom-api.md 4.2 */
 
 enum wecom_class {
-	WECOM_OTHER = 0,    /* under /cgi-bin/ but carries no message */
-	WECOM_MESSAGE,      /* JSON body with message content: must decode */
-	WECOM_UPLOAD,       /* multipart media upload */
-	WECOM_GETTOKEN,     /* token exchange: learn identities */
-	WECOM_NOT_API,      /* not under /cgi-bin/ */
+	WECOM_OTHER = 0, /* under /cgi-bin/ but carries no message */
+	WECOM_MESSAGE,   /* JSON body with message content: must decode */
+	WECOM_UPLOAD,    /* multipart media upload */
+	WECOM_GETTOKEN,  /* token exchange: learn identities */
+	WECOM_NOT_API,   /* not under /cgi-bin/ */
 };
 
-/* Classify a request path (without query), e.g. "/cgi-bin/message/send". */
+/*
+ * Classify a request path (without query), e.g. "/cgi-bin/message/send".
+ * Repeated and trailing slashes and "." segments are ignored and names
+ * compare case-insensitively.  A path under /cgi-bin/ that cannot be
+ * compared safely (percent-escapes, "..", backslashes, ';') is
+ * WECOM_MESSAGE: it is decoded generically rather than let through.
+ */
 enum wecom_class wecom_classify(const char *path);
 
 /*
@@ -39,10 +46,39 @@ enum wecom_class wecom_classify(const char *path);
  * or oversize fields return WW_EPARSE with the reason in err; *out is then
  * still a message with endpoint and decode_error set, so it can be
  * journaled.  Returns WW_ENOMEM on allocation failure (*out NULL).
+ *
+ * Details:
+ * - Text paths: object keys joined by '.', array indexes as "[N]", e.g.
+ *   "news.articles[0].title"; a '.', '[', ']' or '\\' inside a key is
+ *   escaped with a backslash.  wecom_redact_body() reads the same syntax.
+ *   Texts come in document order: every non-empty string leaf (the
+ *   generic walker) except opaque ids (media_id, task_id, msgid, appid,
+ *   key, id, ...), recipients and secrets; the typed per-msgtype field maps
+ *   check types (text.content must be a string...) and keep human fields
+ *   that sit under opaque names (miniprogram_notice content_item[].key).
+ *   Unknown msgtypes, and unknown endpoints whose body has a "msgtype",
+ *   are scanned generically.
+ * - sender: the member or account that speaks, when the body names one
+ *   (add_msg_template "sender", kf "open_kfid"), the robot key digest for
+ *   webhook/send, else "agent:N" when an agentid is given, else empty.
+ * - token_digest: digest of access_token (or suite_/provider_access_token,
+ *   or the webhook key); for gettoken, corp_id is the corpid and app the
+ *   digest of corpsecret.
+ * - body: the original bytes when they hold no secret; otherwise the JSON
+ *   re-serialized (compact, raw UTF-8) with each secret value replaced by
+ *   its digest.  When the body is not valid JSON (or too big or too deep)
+ *   body is left empty, since secrets could not be located in it.
+ * - Duplicate object keys, invalid UTF-8, integers beyond 64 bits, NUL
+ *   characters, bodies over WECOM_MAX_BODY, nesting deeper than
+ *   WECOM_MAX_JSON_DEPTH and more than WECOM_MAX_TEXT_PARTS texts are
+ *   WW_EPARSE.
+ * - WECOM_UPLOAD paths give endpoint and token only: use
+ *   wecom_decode_upload().  WECOM_OTHER / WECOM_NOT_API paths never fail
+ *   on their body (WW_OK; body stored only when it is JSON).
  */
-int wecom_decode(const struct secret *key, const char *path,
-    const char *query, const uint8_t *body, size_t len, Ww__Message **out,
-    char *err, size_t errlen);
+int wecom_decode(const struct secret *key, const char *path, const char *query,
+                 const uint8_t *body, size_t len, Ww__Message **out, char *err,
+                 size_t errlen);
 
 /*
  * Copy query with the value of every secret parameter (access_token,
@@ -58,7 +94,8 @@ int wecom_scrub_query(const struct secret *key, const char *query, char **out);
  * *outlen are malloc'ed.  WW_OK, WW_EPARSE, WW_ENOMEM.
  */
 int wecom_redact_body(const uint8_t *body, size_t len, const Ww__Message *msg,
-    char *const *redacted, size_t n, uint8_t **out, size_t *outlen);
+                      char *const *redacted, size_t n, uint8_t **out,
+                      size_t *outlen);
 
 /*
  * Read an upstream JSON answer: errcode, errmsg and msgid when present
@@ -66,6 +103,42 @@ int wecom_redact_body(const uint8_t *body, size_t len, const Ww__Message *msg,
  * it is not a JSON object.
  */
 int wecom_parse_answer(const uint8_t *body, size_t len, int64_t *errcode,
-    char **errmsg, char **msgid);
+                       char **errmsg, char **msgid);
+
+/*
+ * Decode a multipart/form-data media upload (WECOM_UPLOAD paths:
+ * media/upload, media/uploadimg, media/upload_attachment,
+ * webhook/upload_media).  content_type is the request's Content-Type
+ * header.  *out gets one attachment per file part (name, size, SHA-256,
+ * content type, kind from the query's type/media_type, or "image" for
+ * uploadimg) and each file name as a text part at path "<field>.filename"
+ * (normally "media.filename").  Message.body stays empty (file bytes are
+ * not journaled; the SHA-256 identifies them).  Errors as wecom_decode().
+ */
+int wecom_decode_upload(const struct secret *key, const char *path,
+                        const char *query, const char *content_type,
+                        const uint8_t *body, size_t len, Ww__Message **out,
+                        char *err, size_t errlen);
+
+/*
+ * Read a token answer (gettoken, service/get_corp_token,
+ * get_suite_token, get_provider_token): the digest of the minted
+ * access_token (or suite_/provider_access_token) into digest, and
+ * expires_in (may be NULL; 0 when absent).  WW_ENOTFOUND when the answer
+ * holds no token (e.g. an error answer), WW_EPARSE when not JSON.
+ */
+int wecom_parse_token_answer(const struct secret *key, const uint8_t *body,
+                             size_t len, char digest[SECRET_DIGEST_LEN],
+                             int64_t *expires_in);
+
+/*
+ * An upstream answer fit for the journal (Outcome.response_body): *out is
+ * the body itself when it holds no secret, else the JSON re-serialized with
+ * access_token, suite_access_token, provider_access_token, permanent_code,
+ * ticket and response_code values replaced by digests.  WW_EPARSE when
+ * body is not a JSON object (the caller then stores nothing), WW_ENOMEM.
+ */
+int wecom_scrub_answer(const struct secret *key, const uint8_t *body,
+                       size_t len, uint8_t **out, size_t *outlen);
 
 #endif
