@@ -54,8 +54,7 @@ struct chainstate {
 	uint64_t seq;
 	uint8_t hash[RECORD_HASH_LEN];
 	uint64_t since_cp; /* records since the last checkpoint */
-	int has_line;      /* line: a checkpoint written in this txn */
-	struct chain_line line;
+	size_t nlines;     /* checkpoints written in this txn (j->lines) */
 };
 
 struct journal {
@@ -79,6 +78,8 @@ struct journal {
 	struct segment *seg;
 	struct chainstate head;
 	int64_t last_cp_mono;
+	struct chain_line *lines; /* checkpoints of the current txn */
+	size_t lines_cap;
 
 	pthread_t thread;
 	int started;
@@ -274,8 +275,18 @@ journal_put_checkpoint(struct journal *j, MDB_txn *txn, struct chainstate *st,
 	Ww__Record rec = WW__RECORD__INIT;
 	Ww__Checkpoint cp = WW__CHECKPOINT__INIT;
 	uint8_t msg[CHAIN_SIGNED_LEN], head[RECORD_HASH_LEN];
-	struct chain_line *l = &st->line;
+	struct chain_line *l, *grown;
 	int rc;
+
+	if (st->nlines == j->lines_cap) {
+		size_t cap = j->lines_cap ? 2 * j->lines_cap : 4;
+		grown = realloc(j->lines, cap * sizeof(*grown));
+		if (grown == NULL)
+			return ENOMEM;
+		j->lines = grown;
+		j->lines_cap = cap;
+	}
+	l = &j->lines[st->nlines];
 
 	memcpy(head, st->hash, RECORD_HASH_LEN);
 	chain_signed_msg(st->seq, head, msg);
@@ -299,7 +310,7 @@ journal_put_checkpoint(struct journal *j, MDB_txn *txn, struct chainstate *st,
 	memcpy(l->head_hash, head, RECORD_HASH_LEN);
 	memcpy(l->pub, signkey_public(j->key), CHAIN_PUB_LEN);
 	l->seal = seal != 0;
-	st->has_line = 1;
+	st->nlines++;
 	return 0;
 }
 
@@ -375,7 +386,7 @@ journal_txn(struct journal *j, struct jitem *batch, int cp,
 	int rc;
 
 	*st = j->head;
-	st->has_line = 0;
+	st->nlines = 0;
 	rc = segment_begin(j->seg, 0, &txn);
 	if (rc != WW_OK)
 		return rc;
@@ -391,6 +402,10 @@ journal_txn(struct journal *j, struct jitem *batch, int cp,
 			goto out;
 		else if (it->rec != NULL)
 			it->seq = st->seq;
+		/* Every checkpoint_every records, even inside a batch. */
+		if (st->since_cp >= j->cp_every &&
+		    (rc = journal_put_checkpoint(j, txn, st, 0)) != 0)
+			goto out;
 	}
 	if (journal_cp_due(j, st, cp))
 		rc = journal_put_checkpoint(j, txn, st, cp == 2);
@@ -427,10 +442,10 @@ journal_commit(struct journal *j, struct jitem *batch, int cp)
 		return rc;
 	}
 	j->head = st;
-	if (st.has_line) {
+	if (st.nlines > 0)
 		j->last_cp_mono = journal_mono_ns();
-		journal_emit_line(j, &st.line);
-	}
+	for (size_t i = 0; i < st.nlines; i++)
+		journal_emit_line(j, &j->lines[i]);
 	return WW_OK;
 }
 
@@ -771,6 +786,7 @@ static void
 journal_free(struct journal *j)
 {
 	segment_close(j->seg);
+	free(j->lines);
 	chain_hasher_free(j->hasher);
 	signkey_free(j->key);
 	secret_free(j->secret);

@@ -1,0 +1,1298 @@
+/*
+ * test_journal.c: the LMDB journal (store/journal.h) on a real LMDB in a
+ * temporary directory: round trips, group commit, restarts, segments, map
+ * growth, secrets, tampering, malformed values and key-file modes.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#include "ww.h"
+#include "log.h"
+#include "store/chain.h"
+#include "store/journal.h"
+#include "store/record.h"
+#include "store/secret.h"
+#include "store/signkey.h"
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+struct fixture {
+	char root[64];  /* mkdtemp */
+	char dir[128];  /* root/j: the journal */
+	char ckpt[128]; /* root/checkpoints.txt */
+};
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->root, sizeof(f->root), "/tmp/test_journal.XXXXXX");
+	if (mkdtemp(f->root) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->dir, sizeof(f->dir), "%s/j", f->root);
+	snprintf(f->ckpt, sizeof(f->ckpt), "%s/checkpoints.txt", f->root);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void
+opts_init(struct journal_opts *o, const struct fixture *f)
+{
+	memset(o, 0, sizeof(*o));
+	o->path = f->dir;
+	o->gateway_id = "gw-test";
+	o->segment = "none";
+}
+
+static struct journal *
+open_journal(const struct journal_opts *o)
+{
+	struct journal *j = NULL;
+	char err[256] = "";
+	int rc = journal_open(o, &j, err, sizeof(err));
+
+	if (rc != WW_OK)
+		fail_msg("journal_open: %s (%s)", ww_strerror(rc), err);
+	return j;
+}
+
+static struct journal_reader *
+open_reader(const struct fixture *f)
+{
+	struct journal_reader *r = NULL;
+	char err[256] = "";
+	int rc = journal_reader_open(f->dir, &r, err, sizeof(err));
+
+	if (rc != WW_OK)
+		fail_msg("journal_reader_open: %s (%s)", ww_strerror(rc), err);
+	return r;
+}
+
+/* ---- waiting for one append -------------------------------------------- */
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls;
+	int rc;
+	uint64_t seq;
+};
+
+static void
+waiter_cb(int rc, uint64_t seq, void *arg)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->calls++;
+	w->rc = rc;
+	w->seq = seq;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Append rec, wait until it is durable, return its seq (or 0 and *rc). */
+static uint64_t
+append_rc(struct journal *j, Ww__Record *rec, int *rcp)
+{
+	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	                   0, 0, 0};
+	int rc = journal_append_take(j, rec, waiter_cb, &w);
+
+	if (rc != WW_OK) {
+		*rcp = rc;
+		return 0;
+	}
+	pthread_mutex_lock(&w.mu);
+	while (w.calls == 0)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	assert_int_equal(w.calls, 1);
+	*rcp = w.rc;
+	return w.seq;
+}
+
+static uint64_t
+append(struct journal *j, Ww__Record *rec)
+{
+	int rc;
+	uint64_t seq = append_rc(j, rec, &rc);
+
+	assert_int_equal(rc, WW_OK);
+	assert_true(seq > 0);
+	return seq;
+}
+
+/* ---- records of every kind ---------------------------------------------- */
+
+static void
+set(char **field, const char *s)
+{
+	assert_int_equal(record_set_str(field, s), WW_OK);
+}
+
+static Ww__Message *
+make_message(const char *sender, const char *text, Ww__Direction dir)
+{
+	Ww__Message *m = message_new();
+	static const char body[] =
+	    "{\"touser\":\"u1|u2\",\"msgtype\":\"text\"}";
+
+	assert_non_null(m);
+	set(&m->endpoint, "message/send");
+	m->direction = dir;
+	set(&m->corp_id, "ww-corp");
+	m->agent_id = 1000002;
+	set(&m->sender, sender);
+	set(&m->msgtype, "text");
+	assert_int_equal(record_add_str(&m->recipients->n_users,
+	                                &m->recipients->users, "u1"),
+	                 WW_OK);
+	assert_int_equal(record_add_str(&m->recipients->n_users,
+	                                &m->recipients->users, "u2"),
+	                 WW_OK);
+	assert_int_equal(record_add_str(&m->recipients->n_parties,
+	                                &m->recipients->parties, "7"),
+	                 WW_OK);
+	set(&m->recipients->chat_id, "chat-1");
+	assert_int_equal(
+	    message_add_text(m, "text.content", text, strlen(text)), WW_OK);
+	assert_int_equal(record_set_bytes(&m->body, body, sizeof(body) - 1),
+	                 WW_OK);
+	return m;
+}
+
+static Ww__Record *
+make_request(const char *sender, const char *text)
+{
+	Ww__Record *rec = record_new(WW__KIND__REQUEST);
+	Ww__Client *c = malloc(sizeof(*c));
+	Ww__Verdict *v = malloc(sizeof(*v));
+
+	assert_non_null(rec);
+	assert_non_null(c);
+	assert_non_null(v);
+	ww__client__init(c);
+	ww__verdict__init(v);
+	set(&c->address, "127.0.0.1");
+	c->port = 40000;
+	set(&c->sni, "qyapi.weixin.qq.com");
+	rec->client = c;
+	v->action = WW__ACTION__REDACT;
+	assert_int_equal(record_add_str(&v->n_rules, &v->rules, "card-number"),
+	                 WW_OK);
+	set(&v->policy_digest, "abc123");
+	rec->verdict = v;
+	set(&rec->method, "POST");
+	set(&rec->path, "/cgi-bin/message/send");
+	set(&rec->query, "access_token=hmac:00112233445566778899aabbccddeeff");
+	rec->message = make_message(sender, text, WW__DIRECTION__OUTBOUND);
+	assert_int_equal(record_set_bytes(&rec->forwarded_body, "{}", 2),
+	                 WW_OK);
+	rec->request_bytes = 123;
+	return rec;
+}
+
+static Ww__Record *
+make_outcome(uint64_t request_seq)
+{
+	Ww__Record *rec = record_new(WW__KIND__OUTCOME);
+	Ww__Outcome *o = malloc(sizeof(*o));
+
+	assert_non_null(rec);
+	assert_non_null(o);
+	ww__outcome__init(o);
+	o->forwarded = 1;
+	o->http_status = 200;
+	o->errcode = 0;
+	set(&o->errmsg, "ok");
+	set(&o->msgid, "msg-1");
+	o->latency_us = 1500;
+	o->request_seq = request_seq;
+	rec->outcome = o;
+	return rec;
+}
+
+static Ww__Record *
+make_tunnel(void)
+{
+	Ww__Record *rec = record_new(WW__KIND__TUNNEL);
+	Ww__Tunnel *t = malloc(sizeof(*t));
+
+	assert_non_null(rec);
+	assert_non_null(t);
+	ww__tunnel__init(t);
+	set(&t->host, "example.com");
+	set(&t->original_dst, "93.184.216.34:443");
+	t->bytes_up = 10;
+	t->bytes_down = 20;
+	set(&t->decision, "refuse");
+	rec->tunnel = t;
+	return rec;
+}
+
+static Ww__Record *
+make_callback(void)
+{
+	Ww__Record *rec = record_new(WW__KIND__CALLBACK);
+
+	assert_non_null(rec);
+	rec->message =
+	    make_message("zhangsan", "inbound hello", WW__DIRECTION__INBOUND);
+	return rec;
+}
+
+static Ww__Record *
+make_policy(void)
+{
+	Ww__Record *rec = record_new(WW__KIND__POLICY);
+	Ww__PolicyInfo *p = malloc(sizeof(*p));
+
+	assert_non_null(rec);
+	assert_non_null(p);
+	ww__policy_info__init(p);
+	set(&p->digest, "deadbeef");
+	set(&p->file, "/etc/wwgate/policy.yaml");
+	assert_int_equal(record_set_bytes(&p->text, "rules: []\n", 10), WW_OK);
+	rec->policy = p;
+	return rec;
+}
+
+/* Clear what the writer fills in so a stored record compares to a built one. */
+static void
+strip_writer_fields(Ww__Record *rec)
+{
+	rec->seq = 0;
+	rec->time_ns = 0;
+	rec->mono_ns = 0;
+	set(&rec->gateway_id, "");
+	free(rec->prev_hash.data);
+	free(rec->hash.data);
+	rec->prev_hash.data = rec->hash.data = NULL;
+	rec->prev_hash.len = rec->hash.len = 0;
+}
+
+static void
+assert_same_record(Ww__Record *got, Ww__Record *want)
+{
+	uint8_t *a, *b;
+	size_t alen, blen;
+
+	strip_writer_fields(got);
+	assert_int_equal(record_pack(got, &a, &alen), WW_OK);
+	assert_int_equal(record_pack(want, &b, &blen), WW_OK);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	free(a);
+	free(b);
+}
+
+static Ww__Record *
+get_ok(struct journal_reader *r, uint64_t seq)
+{
+	Ww__Record *rec = NULL;
+	char err[256] = "";
+	int rc = journal_get(r, seq, &rec, err, sizeof(err));
+
+	if (rc != WW_OK)
+		fail_msg("journal_get(%llu): %s (%s)", (unsigned long long)seq,
+		         ww_strerror(rc), err);
+	return rec;
+}
+
+static void
+verify_ok(const struct fixture *f, const char *ckpt,
+          struct journal_verify_result *res)
+{
+	struct journal_reader *r = open_reader(f);
+	int rc = journal_verify(r, ckpt, NULL, NULL, res);
+
+	if (rc != WW_OK)
+		fail_msg("verify: %s at %llu: %s", ww_strerror(rc),
+		         (unsigned long long)res->bad_seq, res->reason);
+	journal_reader_close(r);
+}
+
+/* ---- round trip ---------------------------------------------------------- */
+
+typedef Ww__Record *(*maker)(void);
+
+static Ww__Record *
+make_request0(void)
+{
+	return make_request("lisi", "hello 4111 1111 1111 1111");
+}
+
+static Ww__Record *
+make_outcome1(void)
+{
+	return make_outcome(1);
+}
+
+static void
+test_round_trip_every_kind(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_reader *r;
+	static const maker makers[] = {make_request0, make_outcome1,
+	                               make_tunnel, make_callback, make_policy};
+	uint64_t seqs[WW_NELEM(makers)], head = 0;
+	Ww__Record *got, *want;
+	struct journal_verify_result res;
+	char err[256];
+
+	opts_init(&o, f);
+	j = open_journal(&o);
+	assert_true(journal_healthy(j));
+	for (size_t i = 0; i < WW_NELEM(makers); i++)
+		seqs[i] = append(j, makers[i]());
+	journal_close(j); /* writes a closing CHECKPOINT */
+
+	r = open_reader(f);
+	for (size_t i = 0; i < WW_NELEM(makers); i++) {
+		assert_int_equal(seqs[i], i + 1);
+		got = get_ok(r, seqs[i]);
+		assert_int_equal(got->seq, seqs[i]);
+		assert_string_equal(got->gateway_id, "gw-test");
+		assert_true(got->time_ns > 0);
+		assert_int_equal(got->hash.len, RECORD_HASH_LEN);
+		assert_int_equal(got->prev_hash.len, RECORD_HASH_LEN);
+		want = makers[i]();
+		assert_same_record(got, want);
+		record_free(got);
+		record_free(want);
+	}
+	assert_int_equal(journal_head(r, &head), WW_OK);
+	assert_int_equal(head, WW_NELEM(makers) + 1);
+	got = get_ok(r, head);
+	assert_int_equal(got->kind, WW__KIND__CHECKPOINT);
+	assert_non_null(got->checkpoint);
+	assert_int_equal(got->checkpoint->head_seq, head - 1);
+	record_free(got);
+
+	assert_int_equal(journal_get_outcome(r, 1, &got, err, sizeof(err)),
+	                 WW_OK);
+	assert_int_equal(got->kind, WW__KIND__OUTCOME);
+	assert_int_equal(got->outcome->request_seq, 1);
+	record_free(got);
+	assert_int_equal(journal_get_outcome(r, 3, &got, err, sizeof(err)),
+	                 WW_ENOTFOUND);
+	assert_null(got);
+	assert_int_equal(journal_get(r, head + 1, &got, err, sizeof(err)),
+	                 WW_ENOTFOUND);
+	journal_reader_close(r);
+
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, head);
+	assert_int_equal(res.checkpoints, 1);
+	assert_int_equal(res.outcome_unknown, 0);
+}
+
+/* ---- group commit ----------------------------------------------------------
+ */
+
+#define GC_THREADS 32
+#define GC_PER_THREAD 250
+
+struct slot {
+	atomic_int calls;
+	int rc;
+	uint64_t seq;
+};
+
+struct gc_arg {
+	struct journal *j;
+	struct slot *slots;
+};
+
+static void
+slot_cb(int rc, uint64_t seq, void *arg)
+{
+	struct slot *s = arg;
+
+	s->rc = rc;
+	s->seq = seq;
+	atomic_fetch_add(&s->calls, 1);
+}
+
+static void *
+gc_thread(void *p)
+{
+	struct gc_arg *a = p;
+
+	for (int i = 0; i < GC_PER_THREAD; i++) {
+		Ww__Record *rec = i % 2 ? make_outcome(1) : make_tunnel();
+		if (journal_append_take(a->j, rec, slot_cb, &a->slots[i]) !=
+		    WW_OK)
+			a->slots[i].rc = -100;
+	}
+	return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+test_group_commit_32_threads(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_reader *r;
+	struct slot *slots = calloc(GC_THREADS * GC_PER_THREAD, sizeof(*slots));
+	uint64_t *seqs = calloc(GC_THREADS * GC_PER_THREAD, sizeof(*seqs));
+	struct gc_arg args[GC_THREADS];
+	pthread_t th[GC_THREADS];
+	size_t n = GC_THREADS * GC_PER_THREAD, k = 0;
+	uint64_t head;
+	struct journal_verify_result res;
+
+	assert_non_null(slots);
+	assert_non_null(seqs);
+	opts_init(&o, f);
+	o.checkpoint_every = 1000;
+	j = open_journal(&o);
+	for (int t = 0; t < GC_THREADS; t++) {
+		args[t].j = j;
+		args[t].slots = slots + t * GC_PER_THREAD;
+		assert_int_equal(
+		    pthread_create(&th[t], NULL, gc_thread, &args[t]), 0);
+	}
+	for (int t = 0; t < GC_THREADS; t++)
+		pthread_join(th[t], NULL);
+	journal_close(j); /* every callback has run when close returns */
+
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(atomic_load(&slots[i].calls), 1);
+		assert_int_equal(slots[i].rc, WW_OK);
+		seqs[i] = slots[i].seq;
+	}
+	qsort(seqs, n, sizeof(*seqs), cmp_u64);
+	for (size_t i = 1; i < n; i++)
+		assert_true(seqs[i] > seqs[i - 1]); /* unique */
+
+	/* Dense: every seq not handed to a caller is a checkpoint. */
+	r = open_reader(f);
+	assert_int_equal(journal_head(r, &head), WW_OK);
+	assert_true(head >= n);
+	for (uint64_t s = 1; s <= head; s++) {
+		if (k < n && seqs[k] == s) {
+			k++;
+			continue;
+		}
+		Ww__Record *rec = get_ok(r, s);
+		assert_int_equal(rec->kind, WW__KIND__CHECKPOINT);
+		record_free(rec);
+	}
+	assert_int_equal(k, n);
+	journal_reader_close(r);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, head);
+	assert_int_equal(res.checkpoints, n / 1000); /* 8000 % 1000 == 0 */
+	free(slots);
+	free(seqs);
+}
+
+/* ---- restart, segments, map growth --------------------------------------- */
+
+static void
+test_restart_continues_chain(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_verify_result res;
+	uint64_t first, second;
+
+	opts_init(&o, f);
+	o.checkpoint_file = f->ckpt;
+	j = open_journal(&o);
+	for (int i = 0; i < 10; i++)
+		first = append(j, make_request("a", "one"));
+	journal_close(j);
+	j = open_journal(&o);
+	second = append(j, make_request("b", "two"));
+	assert_int_equal(second, first + 2); /* after the closing checkpoint */
+	for (int i = 0; i < 9; i++)
+		append(j, make_outcome(second));
+	journal_close(j);
+
+	verify_ok(f, f->ckpt, &res);
+	assert_int_equal(res.records, 22);
+	assert_int_equal(res.checkpoints, 2);
+	/* 10 requests of the first run and none got an outcome. */
+	assert_int_equal(res.outcome_unknown, 10);
+}
+
+struct clock {
+	atomic_llong ns;
+};
+
+static int64_t
+test_clock(void *arg)
+{
+	return atomic_load(&((struct clock *)arg)->ns);
+}
+
+static int
+count_segments(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			n++;
+	closedir(d);
+	return n;
+}
+
+struct scan_state {
+	uint64_t next;
+	int seals;
+	int errors;
+};
+
+static int
+scan_cb(uint64_t seq, const Ww__Record *rec, const char *err, void *arg)
+{
+	struct scan_state *s = arg;
+
+	if (rec == NULL) {
+		s->errors++;
+		assert_non_null(err);
+	} else if (rec->kind == WW__KIND__CHECKPOINT && rec->checkpoint->seal)
+		s->seals++;
+	assert_int_equal(seq, s->next);
+	s->next++;
+	return 0;
+}
+
+static void
+test_segment_roll_over(void **state)
+{
+	struct fixture *f = *state;
+	struct clock clk;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_reader *r;
+	struct journal_verify_result res;
+	struct scan_state ss = {1, 0, 0};
+	const int64_t day = 86400LL * 1000000000;
+	uint64_t req = 0;
+
+	atomic_store(&clk.ns, 1769774400LL * 1000000000); /* 2026-01-30 */
+	opts_init(&o, f);
+	o.segment = "day";
+	o.clock_ns = test_clock;
+	o.clock_arg = &clk;
+	j = open_journal(&o);
+	for (int d = 0; d < 3; d++) {
+		for (int i = 0; i < 4; i++)
+			req = append(j, make_request("a", "x"));
+		atomic_fetch_add(&clk.ns, day);
+	}
+	journal_close(j);
+	/* A restart on a later day opens a fifth segment. */
+	atomic_fetch_add(&clk.ns, day);
+	j = open_journal(&o);
+	append(j, make_outcome(req));
+	journal_close(j);
+	assert_int_equal(count_segments(f->dir), 4);
+
+	r = open_reader(f);
+	assert_int_equal(journal_scan(r, 1, 0, scan_cb, &ss), 0);
+	assert_int_equal(ss.errors, 0);
+	assert_int_equal(ss.seals, 3); /* each older segment was sealed */
+	Ww__Record *rec = NULL;
+	char err[256];
+	assert_int_equal(journal_get_outcome(r, req, &rec, err, sizeof(err)),
+	                 WW_OK);
+	record_free(rec);
+	journal_reader_close(r);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, ss.next - 1);
+	assert_int_equal(res.outcome_unknown, 11);
+
+	/* Month segments: the same days share one. */
+	(void)o;
+}
+
+static void
+test_map_growth(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_verify_result res;
+	char text[3000];
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	opts_init(&o, f);
+	o.map_size = 128 * 1024; /* a few dozen pages */
+	j = open_journal(&o);
+	for (int i = 0; i < 2000; i++)
+		append(j, make_request("grower", text));
+	assert_true(journal_healthy(j));
+	journal_close(j);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, 2001);
+	assert_true(res.bytes > 2000 * sizeof(text));
+}
+
+/* ---- secrets ----------------------------------------------------------- */
+
+/* Does any file under dir contain needle? */
+static int
+tree_contains(const char *dir, const char *needle)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int found = 0;
+
+	assert_non_null(d);
+	while (!found && (de = readdir(d)) != NULL) {
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		assert_int_equal(stat(path, &st), 0);
+		if (S_ISDIR(st.st_mode)) {
+			found = tree_contains(path, needle);
+			continue;
+		}
+		FILE *fp = fopen(path, "rb");
+		assert_non_null(fp);
+		char *buf = malloc((size_t)st.st_size + 1);
+		assert_non_null(buf);
+		size_t n = fread(buf, 1, (size_t)st.st_size, fp);
+		fclose(fp);
+		found = memmem(buf, n, needle, strlen(needle)) != NULL;
+		free(buf);
+	}
+	closedir(d);
+	return found;
+}
+
+static void
+test_secrets_never_stored(void **state)
+{
+	struct fixture *f = *state;
+	static const char secret[] = "S3cr3t-AccessToken-9f8e7d6c5b4a";
+	struct journal_opts o;
+	struct journal *j;
+	char digest[SECRET_DIGEST_LEN], query[128], body[256];
+	Ww__Record *rec;
+
+	opts_init(&o, f);
+	j = open_journal(&o);
+	/* What the decoder does: every secret becomes its keyed digest. */
+	secret_digest(journal_secret(j), secret, strlen(secret), digest);
+	assert_null(strstr(digest, secret));
+	rec = make_request("a", "hello");
+	snprintf(query, sizeof(query), "access_token=%s", digest);
+	set(&rec->query, query);
+	snprintf(body, sizeof(body), "{\"corpsecret\":\"%s\"}", digest);
+	assert_int_equal(
+	    record_set_bytes(&rec->message->body, body, strlen(body)), WW_OK);
+	set(&rec->message->token_digest, digest);
+	append(j, rec);
+	journal_close(j);
+
+	assert_false(tree_contains(f->dir, secret));
+	assert_true(tree_contains(f->dir, digest)); /* the search can succeed */
+}
+
+/* ---- tampering ------------------------------------------------------------
+ */
+
+/* Raw access to the single segment of a "none" journal. */
+struct raw {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+};
+
+static void
+raw_open(const struct fixture *f, struct raw *rw)
+{
+	char path[512] = "";
+	struct dirent *de;
+	DIR *d = opendir(f->dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			snprintf(path, sizeof(path), "%s/%s", f->dir,
+			         de->d_name);
+	closedir(d);
+	assert_int_equal(mdb_env_create(&rw->env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(rw->env, 8), 0);
+	assert_int_equal(mdb_env_open(rw->env, path, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(rw->env, NULL, 0, &rw->txn), 0);
+	assert_int_equal(mdb_dbi_open(rw->txn, "records", 0, &rw->dbi), 0);
+}
+
+static void
+raw_close(struct raw *rw)
+{
+	assert_int_equal(mdb_txn_commit(rw->txn), 0);
+	mdb_env_close(rw->env);
+}
+
+/* A malloc'ed copy of the stored value of seq. */
+static uint8_t *
+raw_get(struct raw *rw, uint64_t seq, size_t *len)
+{
+	uint8_t kb[8];
+	MDB_val k = {8, kb}, v;
+	uint8_t *copy;
+
+	chain_key(seq, kb);
+	assert_int_equal(mdb_get(rw->txn, rw->dbi, &k, &v), 0);
+	copy = malloc(v.mv_size);
+	assert_non_null(copy);
+	memcpy(copy, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return copy;
+}
+
+static void
+raw_put(struct raw *rw, uint64_t seq, const void *buf, size_t len)
+{
+	uint8_t kb[8];
+	MDB_val k = {8, kb}, v = {len, (void *)buf};
+
+	chain_key(seq, kb);
+	assert_int_equal(mdb_put(rw->txn, rw->dbi, &k, &v, 0), 0);
+}
+
+static void
+raw_del(struct raw *rw, uint64_t seq)
+{
+	uint8_t kb[8];
+	MDB_val k = {8, kb};
+
+	chain_key(seq, kb);
+	assert_int_equal(mdb_del(rw->txn, rw->dbi, &k, NULL), 0);
+}
+
+/* The stored hash (trailer) of seq. */
+static void
+raw_hash(struct raw *rw, uint64_t seq, uint8_t out[RECORD_HASH_LEN])
+{
+	size_t len;
+	uint8_t *v = raw_get(rw, seq, &len);
+
+	memcpy(out, v + len - RECORD_HASH_LEN, RECORD_HASH_LEN);
+	free(v);
+}
+
+/* Store rec at seq chained onto prev, as a forger who knows SHA-256 would. */
+static void
+raw_forge(struct raw *rw, uint64_t seq, Ww__Record *rec,
+          const uint8_t prev[RECORD_HASH_LEN], uint8_t out[RECORD_HASH_LEN])
+{
+	struct chain_hasher *h;
+	uint8_t *packed, *val, hash[RECORD_HASH_LEN];
+	size_t len;
+
+	rec->seq = seq;
+	assert_int_equal(
+	    record_set_bytes(&rec->prev_hash, prev, RECORD_HASH_LEN), WW_OK);
+	free(rec->hash.data);
+	rec->hash.data = NULL;
+	rec->hash.len = 0;
+	assert_int_equal(record_pack(rec, &packed, &len), WW_OK);
+	assert_int_equal(chain_hasher_new(&h), WW_OK);
+	assert_int_equal(chain_hash(h, prev, packed, len, hash), WW_OK);
+	chain_hasher_free(h);
+	val = malloc(len + CHAIN_TRAILER_LEN);
+	assert_non_null(val);
+	memcpy(val, packed, len);
+	chain_trailer(val + len, hash);
+	raw_put(rw, seq, val, len + CHAIN_TRAILER_LEN);
+	if (out != NULL)
+		memcpy(out, hash, RECORD_HASH_LEN);
+	free(val);
+	free(packed);
+}
+
+/* Re-link records from..last onto the chain as it now stands. */
+static void
+raw_rechain(struct raw *rw, uint64_t from, uint64_t last)
+{
+	uint8_t prev[RECORD_HASH_LEN];
+	char err[128];
+
+	raw_hash(rw, from - 1, prev);
+	for (uint64_t s = from; s <= last; s++) {
+		size_t len;
+		uint8_t *v = raw_get(rw, s, &len);
+		Ww__Record *rec;
+		assert_int_equal(record_unpack(v, len, &rec, err, sizeof(err)),
+		                 WW_OK);
+		raw_forge(rw, s, rec, prev, prev);
+		record_free(rec);
+		free(v);
+	}
+}
+
+#define T_RECORDS 45 /* + checkpoints at 11, 22, 33, 44 and 50 (close) */
+#define T_HEAD 50
+
+/* A journal of requests and outcomes, checkpoint every 10, verified. */
+static void
+build_tamper_journal(const struct fixture *f)
+{
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_verify_result res;
+	uint64_t req = 0;
+
+	opts_init(&o, f);
+	o.checkpoint_every = 10;
+	o.checkpoint_file = f->ckpt;
+	j = open_journal(&o);
+	for (int i = 0; i < T_RECORDS; i++)
+		req = i % 2 == 0 ? append(j, make_request("s", "text"))
+		                 : append(j, make_outcome(req));
+	journal_close(j);
+	verify_ok(f, f->ckpt, &res);
+	assert_int_equal(res.records, T_HEAD);
+	assert_int_equal(res.checkpoints, 5);
+	assert_int_equal(res.outcome_unknown, 1); /* the last request */
+}
+
+static void
+expect_bad(const struct fixture *f, const char *ckpt, uint64_t bad_seq,
+           const char *why)
+{
+	struct journal_reader *r = open_reader(f);
+	struct journal_verify_result res;
+	int rc = journal_verify(r, ckpt, NULL, NULL, &res);
+
+	journal_reader_close(r);
+	if (rc != WW_ECORRUPT || res.bad_seq != bad_seq ||
+	    strstr(res.reason, why) == NULL)
+		fail_msg("verify: %s, bad_seq %llu (expected %llu): %s",
+		         ww_strerror(rc), (unsigned long long)res.bad_seq,
+		         (unsigned long long)bad_seq, res.reason);
+}
+
+static void
+test_tamper_modify_byte(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	size_t len;
+	uint8_t *v;
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	v = raw_get(&rw, 15, &len);
+	v[len / 2] ^= 0x01;
+	raw_put(&rw, 15, v, len);
+	free(v);
+	raw_close(&rw);
+	expect_bad(f, NULL, 15, "15");
+}
+
+static void
+test_tamper_modify_and_rechain(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	size_t len;
+	uint8_t *v;
+	char *at;
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	v = raw_get(&rw, 14, &len); /* a request */
+	at = memmem(v, len, "text", 4);
+	assert_non_null(at);
+	memcpy(at, "TEXT", 4);
+	raw_put(&rw, 14, v, len);
+	free(v);
+	raw_rechain(&rw, 14, T_HEAD);
+	raw_close(&rw);
+	/* A consistent rewrite is caught by the checkpoint that covers it. */
+	expect_bad(f, NULL, 22, "does not seal");
+}
+
+static void
+test_tamper_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	raw_del(&rw, 15);
+	raw_close(&rw);
+	expect_bad(f, NULL, 15, "missing");
+}
+
+static void
+test_tamper_insert(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	uint8_t prev[RECORD_HASH_LEN];
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	for (uint64_t s = T_HEAD; s >= 15; s--) {
+		size_t len;
+		uint8_t *v = raw_get(&rw, s, &len);
+		raw_put(&rw, s + 1, v, len);
+		free(v);
+	}
+	raw_hash(&rw, 14, prev);
+	Ww__Record *forged = make_request("forger", "never sent");
+	raw_forge(&rw, 15, forged, prev, NULL);
+	record_free(forged);
+	raw_close(&rw);
+	expect_bad(f, NULL, 15, "inserted");
+}
+
+static void
+test_tamper_swap(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	size_t la, lb;
+	uint8_t *a, *b;
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	a = raw_get(&rw, 15, &la);
+	b = raw_get(&rw, 17, &lb);
+	raw_put(&rw, 15, b, lb);
+	raw_put(&rw, 17, a, la);
+	free(a);
+	free(b);
+	raw_close(&rw);
+	expect_bad(f, NULL, 15, "reordered");
+}
+
+static void
+test_tamper_cut_tail(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	struct journal_verify_result res;
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	for (uint64_t s = 40; s <= T_HEAD; s++)
+		raw_del(&rw, s);
+	raw_close(&rw);
+	/* The journal alone cannot tell a cut tail from a young one ... */
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.head_seq, 39);
+	/* ... the external copy of the checkpoints can. */
+	expect_bad(f, f->ckpt, 40, "cut");
+}
+
+static void
+test_tamper_replace_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	struct signkey *other;
+	char path[256], err[256];
+	uint8_t prev[RECORD_HASH_LEN], msg[CHAIN_SIGNED_LEN];
+	uint8_t sig[CHAIN_SIG_LEN];
+	size_t len;
+	uint8_t *v;
+	Ww__Record *cp;
+
+	build_tamper_journal(f);
+	snprintf(path, sizeof(path), "%s/other.key", f->root);
+	assert_int_equal(signkey_load_or_create(path, &other, err, sizeof(err)),
+	                 WW_OK);
+	raw_open(f, &rw);
+	v = raw_get(&rw, 22, &len);
+	assert_int_equal(record_unpack(v, len, &cp, err, sizeof(err)), WW_OK);
+	free(v);
+	assert_int_equal(cp->kind, WW__KIND__CHECKPOINT);
+	/* Re-sign the same head with the forger's key. */
+	chain_signed_msg(cp->checkpoint->head_seq,
+	                 cp->checkpoint->head_hash.data, msg);
+	assert_int_equal(signkey_sign(other, msg, sizeof(msg), sig), WW_OK);
+	assert_int_equal(
+	    record_set_bytes(&cp->checkpoint->signature, sig, sizeof(sig)),
+	    WW_OK);
+	assert_int_equal(record_set_bytes(&cp->checkpoint->public_key,
+	                                  signkey_public(other), CHAIN_PUB_LEN),
+	                 WW_OK);
+	raw_hash(&rw, 21, prev);
+	raw_forge(&rw, 22, cp, prev, NULL);
+	record_free(cp);
+	raw_rechain(&rw, 23, T_HEAD);
+	raw_close(&rw);
+	signkey_free(other);
+	expect_bad(f, NULL, 22, "another key");
+}
+
+/* ---- malformed values --------------------------------------------------- */
+
+static void
+test_malformed_values(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	struct journal_reader *r;
+	struct scan_state ss = {1, 0, 0};
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x07, 0x00,
+	                                  0x12, 0x99, 0x01, 0xfa};
+	uint8_t prev[RECORD_HASH_LEN], *v;
+	Ww__Record *rec = NULL;
+	char err[256];
+	size_t len;
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	raw_put(&rw, 5, garbage, sizeof(garbage));
+	v = raw_get(&rw, 6, &len);
+	raw_put(&rw, 6, v, len - 10); /* truncated inside the hash */
+	free(v);
+	Ww__Record *future = make_request("s", "from the future");
+	future->schema = 2;
+	raw_hash(&rw, 6, prev);
+	raw_forge(&rw, 7, future, prev, NULL);
+	record_free(future);
+	raw_put(&rw, 8, "", 0); /* empty */
+	raw_close(&rw);
+
+	r = open_reader(f);
+	assert_int_equal(journal_get(r, 5, &rec, err, sizeof(err)),
+	                 WW_ECORRUPT);
+	assert_null(rec);
+	assert_non_null(strstr(err, "record 5"));
+	assert_int_equal(journal_get(r, 6, &rec, err, sizeof(err)),
+	                 WW_ECORRUPT);
+	assert_non_null(strstr(err, "record 6"));
+	assert_int_equal(journal_get(r, 7, &rec, err, sizeof(err)),
+	                 WW_EVERSION);
+	assert_non_null(strstr(err, "record 7"));
+	assert_non_null(strstr(err, "schema"));
+	assert_int_equal(journal_get(r, 8, &rec, err, sizeof(err)),
+	                 WW_ECORRUPT);
+	assert_non_null(strstr(err, "record 8"));
+	rec = get_ok(r, 9);
+	record_free(rec);
+	assert_int_equal(journal_scan(r, 1, 0, scan_cb, &ss), 0);
+	assert_int_equal(ss.errors, 4);
+	assert_int_equal(ss.next, T_HEAD + 1);
+	journal_reader_close(r);
+	expect_bad(f, NULL, 5, "record 5");
+}
+
+static void
+test_wrong_schema_caught_by_verify(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	uint8_t prev[RECORD_HASH_LEN];
+
+	build_tamper_journal(f);
+	raw_open(f, &rw);
+	Ww__Record *future = make_request("s", "from the future");
+	future->schema = 2;
+	raw_hash(&rw, 6, prev);
+	raw_forge(&rw, 7, future, prev, NULL);
+	record_free(future);
+	raw_close(&rw);
+	expect_bad(f, NULL, 7, "schema version 2");
+}
+
+/* ---- keys, blobs ------------------------------------------------------------
+ */
+
+static void
+test_key_file_modes(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j = NULL;
+	char path[256], err[256];
+	struct stat st;
+
+	opts_init(&o, f);
+	journal_close(open_journal(&o));
+	snprintf(path, sizeof(path), "%s/signing.key", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(journal_open(&o, &j, err, sizeof(err)), WW_EPERM);
+	assert_null(j);
+	assert_non_null(strstr(err, "signing.key"));
+	assert_int_equal(chmod(path, 0600), 0);
+
+	snprintf(path, sizeof(path), "%s/journal.key", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(journal_open(&o, &j, err, sizeof(err)), WW_EPERM);
+	assert_null(j);
+	assert_int_equal(chmod(path, 0600), 0);
+	j = open_journal(&o);
+	journal_close(j);
+}
+
+static void
+test_one_writer_per_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j, *j2 = NULL;
+	char err[256];
+
+	opts_init(&o, f);
+	j = open_journal(&o);
+	assert_int_equal(journal_open(&o, &j2, err, sizeof(err)), WW_EEXIST);
+	assert_null(j2);
+	journal_close(j);
+}
+
+static void
+test_blobs(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_reader *r;
+	unsigned char sha[32], sha2[32], big[32], none[32] = {0};
+	static const char data[] = "file contents";
+	char large[100];
+	uint8_t *out;
+	size_t outlen;
+
+	opts_init(&o, f);
+	o.max_blob_bytes = 64;
+	j = open_journal(&o);
+	assert_int_equal(journal_put_blob(j, data, sizeof(data), sha), WW_OK);
+	assert_int_equal(journal_put_blob(j, data, sizeof(data), sha2), WW_OK);
+	assert_memory_equal(sha, sha2, 32);
+	memset(large, 'L', sizeof(large));
+	assert_int_equal(journal_put_blob(j, large, sizeof(large), big),
+	                 WW_ELIMIT);
+	assert_memory_not_equal(big, none, 32); /* the hash is still given */
+	journal_close(j);
+
+	r = open_reader(f);
+	assert_int_equal(journal_get_blob(r, sha, &out, &outlen), WW_OK);
+	assert_int_equal(outlen, sizeof(data));
+	assert_memory_equal(out, data, outlen);
+	free(out);
+	assert_int_equal(journal_get_blob(r, big, &out, &outlen), WW_ENOTFOUND);
+	journal_reader_close(r);
+}
+
+static void
+test_append_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	char err[256];
+
+	opts_init(&o, f);
+	o.segment = "fortnight";
+	assert_int_equal(journal_open(&o, &j, err, sizeof(err)), WW_EINVAL);
+	opts_init(&o, f);
+	j = open_journal(&o);
+	assert_int_equal(journal_append_take(j, NULL, NULL, NULL), WW_EINVAL);
+	/* A record without a callback is fine too. */
+	assert_int_equal(journal_append_take(j, make_tunnel(), NULL, NULL),
+	                 WW_OK);
+	journal_close(j);
+	journal_close(NULL);
+}
+
+int
+main(void)
+{
+	log_init("test_journal", LOG_LEVEL_WARN, NULL, 0);
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	    T(test_round_trip_every_kind),
+	    T(test_group_commit_32_threads),
+	    T(test_restart_continues_chain),
+	    T(test_segment_roll_over),
+	    T(test_map_growth),
+	    T(test_secrets_never_stored),
+	    T(test_tamper_modify_byte),
+	    T(test_tamper_modify_and_rechain),
+	    T(test_tamper_delete),
+	    T(test_tamper_insert),
+	    T(test_tamper_swap),
+	    T(test_tamper_cut_tail),
+	    T(test_tamper_replace_checkpoint),
+	    T(test_malformed_values),
+	    T(test_wrong_schema_caught_by_verify),
+	    T(test_key_file_modes),
+	    T(test_one_writer_per_journal),
+	    T(test_blobs),
+	    T(test_append_refusals),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
