@@ -1,0 +1,37 @@
+/*
+ * listen.h: one worker's listening socket on one configured address.
+ *
+ * Every worker binds its own socket with SO_REUSEPORT, so the kernel
+ * spreads new connections over the workers and no accept lock is shared
+ * (DESIGN.md, "Threads").  When accept(2) fails for want of descriptors
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener stops accepting for a
+ * moment instead of spinning on a readable socket it cannot serve.
+ */
+#ifndef WW_LISTEN_H
+#define WW_LISTEN_H
+
+#include <sys/socket.h>
+
+struct event_base;
+struct listen; /* opaque */
+
+/* A new connection: fd is the caller's to close. */
+typedef void (*listen_accept_cb)(int fd, const struct sockaddr *sa,
+                                 socklen_t salen, void *arg);
+
+/*
+ * Bind address (a conf_parse_address() string) on base and call cb for
+ * every accepted connection, on base's thread.  WW_EINVAL (bad address),
+ * WW_EIO (bind/listen failed: the reason in err), WW_ENOMEM.
+ */
+int listen_new(struct event_base *base, const char *address,
+               listen_accept_cb cb, void *arg, struct listen **out, char *err,
+               size_t errlen);
+
+/* Stop accepting and close the socket; NULL is a no-op. */
+void listen_free(struct listen *l);
+
+/* Times accept(2) ran out of descriptors (for logs and tests). */
+unsigned long listen_backoffs(const struct listen *l);
+
+#endif

@@ -1,0 +1,368 @@
+/* worker.c: one event loop thread with its listeners and connections. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ww.h"
+#include "log.h"
+#include "policy/policy.h"
+#include "proxy/conf.h"
+#include "proxy/conn.h"
+#include "proxy/exchange.h"
+#include "proxy/listen.h"
+#include "proxy/metrics.h"
+#include "proxy/tls.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+#define WORKER_TICK_MS 1000
+#define WORKER_DRAIN_POLL_MS 20
+
+struct worker_lis {
+	struct worker *w;
+	size_t idx; /* into conf->listen */
+	struct listen *l;
+};
+
+struct worker {
+	struct worker_shared *sh;
+	unsigned idx;
+	pthread_t thread;
+	int started;
+	struct event_base *base;
+	struct event *ev_reload, *ev_stop, *ev_tick, *ev_drain;
+	struct worker_lis *lis;
+	size_t n_lis;
+	struct conn_set *conns;
+	struct upstream *upstream;
+	struct policy_scratch *scratch;
+	struct policy *policy; /* xenv.policy: this worker's reference */
+	SSL_CTX **tls;         /* this worker's references */
+	struct exchange_env xenv;
+	unsigned drain_ms;        /* set by worker_stop() before ev_stop */
+	struct timeval drain_end; /* monotonic, by the base's clock */
+	unsigned long refused;    /* connections over max_connections */
+	int reachable;            /* atomic */
+};
+
+static void
+worker_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	struct worker_lis *wl = arg;
+	struct worker *w = wl->w;
+	const struct conf *conf = w->sh->conf;
+	int one = 1;
+
+	if (metrics_get(w->sh->metrics, METRICS_CONN_OPEN) >=
+	    (int64_t)conf->limits.max_connections) {
+		if (w->refused++ % 1000 == 0)
+			log_warnx("worker %u: limits.max_connections (%u) "
+			          "reached; refusing connections",
+			          w->idx, conf->limits.max_connections);
+		close(fd);
+		return;
+	}
+	/* Answers are small and written whole: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (conn_accept(w->conns, fd, sa, salen, w->tls[wl->idx]) != WW_OK)
+		log_warnx("worker %u: out of memory accepting a connection",
+		          w->idx);
+}
+
+/* Take the shared snapshot; runs on the worker's thread. */
+static void
+worker_on_reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct worker_shared *sh = w->sh;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&sh->lock);
+	if (sh->policy != w->policy) {
+		if (policy_scratch_fit(sh->policy, w->scratch) == WW_OK) {
+			policy_unref(w->policy);
+			w->policy = policy_ref(sh->policy);
+			w->xenv.policy = w->policy;
+		} else {
+			log_warnx("worker %u: no scratch for the new policy; "
+			          "keeping the old one",
+			          w->idx);
+		}
+	}
+	for (size_t i = 0; i < sh->conf->n_listen; i++) {
+		if (sh->tls[i] == w->tls[i])
+			continue;
+		tls_ctx_unref(w->tls[i]);
+		w->tls[i] = tls_ctx_ref(sh->tls[i]);
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static void
+worker_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	__atomic_store_n(&w->reachable, upstream_reachable(w->upstream),
+	                 __ATOMIC_RELAXED);
+}
+
+static void
+worker_on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval now;
+
+	(void)fd;
+	(void)what;
+	event_base_gettimeofday_cached(w->base, &now);
+	if ((conn_set_count(w->conns) == 0 &&
+	     upstream_pending(w->upstream) == 0) ||
+	    evutil_timercmp(&now, &w->drain_end, >=)) {
+		if (conn_set_count(w->conns) > 0)
+			log_warnx("worker %u: drain timeout with %zu "
+			          "connections open",
+			          w->idx, conn_set_count(w->conns));
+		event_base_loopexit(w->base, NULL);
+	}
+}
+
+static void
+worker_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval now, tv = {0, WORKER_DRAIN_POLL_MS * 1000};
+	struct timeval drain = {w->drain_ms / 1000,
+	                        (w->drain_ms % 1000) * 1000};
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < w->n_lis; i++) {
+		listen_free(w->lis[i].l);
+		w->lis[i].l = NULL;
+	}
+	conn_set_drain(w->conns);
+	event_base_gettimeofday_cached(w->base, &now);
+	evutil_timeradd(&now, &drain, &w->drain_end);
+	event_add(w->ev_drain, &tv);
+	worker_on_drain(-1, 0, w);
+}
+
+static int
+worker_listen(struct worker *w, char *err, size_t errlen)
+{
+	const struct conf *conf = w->sh->conf;
+	int rc;
+
+	w->lis = calloc(conf->n_listen, sizeof(*w->lis));
+	w->tls = calloc(conf->n_listen, sizeof(*w->tls));
+	if (w->lis == NULL || w->tls == NULL)
+		return WW_ENOMEM;
+	for (size_t i = 0; i < conf->n_listen; i++) {
+		w->lis[i].w = w;
+		w->lis[i].idx = i;
+		w->tls[i] = tls_ctx_ref(w->sh->tls[i]);
+		rc = listen_new(w->base, conf->listen[i].address,
+		                worker_on_accept, &w->lis[i], &w->lis[i].l, err,
+		                errlen);
+		if (rc != WW_OK)
+			return rc;
+		w->n_lis = i + 1;
+	}
+	return WW_OK;
+}
+
+static int
+worker_upstream(struct worker *w, char *err, size_t errlen)
+{
+	const struct conf_upstream *u = &w->sh->conf->upstream;
+	struct upstream_opts opts = {
+	    .url = u->url,
+	    .ca_file = u->ca_file,
+	    .timeout_ms = (long)u->timeout_ms,
+	    .proxy = u->proxy,
+	    .resolve = (const char *const *)u->resolve,
+	};
+
+	return upstream_new(w->base, &opts, &w->upstream, err, errlen);
+}
+
+static int
+worker_events(struct worker *w)
+{
+	struct timeval tick = {WORKER_TICK_MS / 1000, 0};
+
+	w->ev_reload = event_new(w->base, -1, 0, worker_on_reload, w);
+	w->ev_stop = event_new(w->base, -1, 0, worker_on_stop, w);
+	w->ev_drain = event_new(w->base, -1, EV_PERSIST, worker_on_drain, w);
+	w->ev_tick = event_new(w->base, -1, EV_PERSIST, worker_on_tick, w);
+	if (w->ev_reload == NULL || w->ev_stop == NULL || w->ev_drain == NULL ||
+	    w->ev_tick == NULL)
+		return WW_ENOMEM;
+	event_add(w->ev_tick, &tick);
+	return WW_OK;
+}
+
+static void
+worker_fill_env(struct worker *w)
+{
+	const struct conf *conf = w->sh->conf;
+
+	w->xenv = (struct exchange_env){
+	    .base = w->base,
+	    .journal = w->sh->journal,
+	    .policy = w->policy,
+	    .scratch = w->scratch,
+	    .upstream = w->upstream,
+	    .metrics = w->sh->metrics,
+	    .gateway_id = conf->gateway_id,
+	    .block_errcode = conf->refusal.block_errcode,
+	    .busy_errcode = -1,
+	    .max_blob_bytes = conf->journal.max_blob_bytes,
+	    .identity = w->sh->identity,
+	    .accesslog = w->sh->accesslog,
+	};
+}
+
+int
+worker_new(struct worker_shared *sh, unsigned idx, struct worker **out,
+           char *err, size_t errlen)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	struct conn_env cenv;
+	int rc = WW_ENOMEM;
+
+	*out = NULL;
+	if (w == NULL || (w->base = event_base_new()) == NULL)
+		goto out;
+	w->sh = sh;
+	w->idx = idx;
+	w->reachable = -1;
+	pthread_mutex_lock(&sh->lock);
+	w->policy = policy_ref(sh->policy);
+	pthread_mutex_unlock(&sh->lock);
+	if ((rc = policy_scratch_new(w->policy, &w->scratch)) != WW_OK ||
+	    (rc = worker_upstream(w, err, errlen)) != WW_OK ||
+	    (rc = worker_events(w)) != WW_OK)
+		goto out;
+	worker_fill_env(w);
+	cenv = (struct conn_env){.base = w->base,
+	                         .limits = &sh->conf->limits,
+	                         .xenv = &w->xenv,
+	                         .metrics = sh->metrics,
+	                         .worker = idx};
+	if ((rc = conn_set_new(&cenv, &w->conns)) != WW_OK)
+		goto out;
+	rc = worker_listen(w, err, errlen);
+out:
+	if (rc == WW_ENOMEM && err != NULL)
+		snprintf(err, errlen, "worker %u: out of memory", idx);
+	if (rc != WW_OK)
+		worker_free(w);
+	else
+		*out = w;
+	return rc;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	sigset_t set;
+
+	/* Signals are main()'s business. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+int
+worker_start(struct worker *w)
+{
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return WW_ENOMEM;
+	w->started = 1;
+	return WW_OK;
+}
+
+void
+worker_reload(struct worker *w)
+{
+	event_active(w->ev_reload, EV_TIMEOUT, 1);
+}
+
+void
+worker_stop(struct worker *w, unsigned drain_ms)
+{
+	w->drain_ms = drain_ms;
+	/* The base's lock (evthread) orders drain_ms before the callback. */
+	event_active(w->ev_stop, EV_TIMEOUT, 1);
+}
+
+void
+worker_join(struct worker *w)
+{
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = 0;
+}
+
+int
+worker_upstream_reachable(const struct worker *w)
+{
+	return __atomic_load_n(&w->reachable, __ATOMIC_RELAXED);
+}
+
+static void
+worker_free_events(struct worker *w)
+{
+	struct event *evs[] = {w->ev_reload, w->ev_stop, w->ev_tick,
+	                       w->ev_drain};
+
+	for (size_t i = 0; i < WW_NELEM(evs); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+}
+
+void
+worker_free(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	if (w->base != NULL) {
+		/* Exchanges woken by journal_close() finish now. */
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
+	}
+	conn_set_free(w->conns);
+	for (size_t i = 0; i < w->n_lis; i++)
+		listen_free(w->lis[i].l);
+	upstream_free(w->upstream);
+	if (w->scratch != NULL)
+		policy_scratch_free(w->scratch);
+	policy_unref(w->policy);
+	for (size_t i = 0; w->tls != NULL && i < w->sh->conf->n_listen; i++)
+		tls_ctx_unref(w->tls[i]);
+	free(w->tls);
+	free(w->lis);
+	worker_free_events(w);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	free(w);
+}
