@@ -694,7 +694,7 @@ export_transcript(struct export *e, const Ww__Record *rec,
 	export_buf_puts(b, TR_INDENT "verdict ");
 	export_human_verdict(e, b, rec->verdict);
 	if (rec->kind == WW__KIND__REQUEST) {
-		export_buf_puts(b, "  outcome ");
+		export_buf_puts(b, "  result ");
 		export_human_outcome(e, b, outcome);
 	}
 	export_buf_puts(b, "\n");

@@ -1,0 +1,204 @@
+#!/bin/bash
+# wwjournal.sh: the auditors' tool over real journals written by
+# tests/journal-fill through store/journal.h: list and its filters, show,
+# export (JSONL and CSV), search, stats, verify (intact, tampered, against
+# an external checkpoint copy), replay, blob, tail -f, usage errors, and a
+# 100k-request export that must stream in flat memory.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+
+WWJ=$top_builddir/wwjournal
+FILL=$top_builddir/tests/journal-fill
+J=$WW_TMP/journal
+CP=$WW_TMP/checkpoints
+for b in "$WWJ" "$FILL"; do
+	[ -x "$b" ] || ww_skip_all "$b not built"
+done
+command -v jq >/dev/null || ww_skip_all "jq not installed (scripts/deps)"
+
+wj() { "$WWJ" -j "$J" "$@"; }
+# The sequence numbers of JSON lines on stdin, space-separated.
+seqs() { jq -r '.seq' | tr '\n' ' ' | sed 's/ $//'; }
+
+ww_ok "journal-fill writes the scenario" "$FILL" -j "$J" -s day -c "$CP"
+
+# ---- list and filters
+n=$(wj list --json | jq -s length)
+ww_is "$n" 17 "list shows every record"
+ww_like "$(wj list)" "6 +2026-11-20 09:03:00Z +REQUEST +appchat/send text +bob -> chat chat-ops +block \[dlp.card\]" \
+	"list line: time, kind, endpoint, who, verdict"
+ww_is "$(wj list --sender alice --json | seqs)" "2 4 14" "--sender"
+ww_is "$(wj list --recipient dave --json | seqs)" "9" "--recipient"
+ww_is "$(wj list --chat chat-ops --json | seqs)" "4 6" "--chat"
+ww_is "$(wj list --action block --json | seqs)" "6" "--action block"
+ww_is "$(wj list --kind outcome --json | seqs)" "3 5 7 10 12" "--kind outcome"
+ww_is "$(wj list --since 2026-11-21 --until 2026-11-22 --kind request --json | seqs)" \
+	"9 11" "--since/--until with ISO dates"
+ww_is "$(wj list --since 2026-11-22T09:00:30+00:00 --json | seqs)" \
+	"15 16 17" "--since with a time and zone"
+ww_is "$(wj list --since 1h --json | seqs)" "" "--since 1h (all records are older)"
+ww_is "$(wj list --limit 2 --json | seqs)" "16 17" "list --limit: the newest N"
+
+# ---- show
+out=$(wj show 9)
+ww_like "$out" "forwarded +\[text.content\]" "show: forwarded (redacted) text"
+ww_like "$out" "my phone is \*{11}" "show: the redacted form"
+ww_like "$out" "outcome #10 " "show: request and outcome together"
+ww_like "$(wj show 12 | tr '\n' ' ')" "record #11 .*q3-figures.pdf" "show OUTCOME: its request with attachment"
+ww_like "$(wj show 14)" "outcome unknown" "show: a request without outcome"
+ww_is "$(wj show 11 --json | jq -r '.attachments[0].name')" "q3-figures.pdf" "show --json: attachments"
+wj show 999 >/dev/null 2>"$WW_TMP/err"
+ww_is "$?" 1 "show of a missing record exits 1"
+ww_like "$(cat "$WW_TMP/err")" "no record 999" "and says so"
+
+# ---- export JSONL
+wj export --format jsonl >"$WW_TMP/x.jsonl"
+ww_is "$?" 0 "export jsonl exits 0"
+ww_is "$(seqs <"$WW_TMP/x.jsonl")" "2 4 6 9 11 14 15" "one object per REQUEST and CALLBACK"
+ww_is "$(head -1 "$WW_TMP/x.jsonl" | jq -c 'keys_unsorted')" \
+	'["seq","time","gateway_id","kind","direction","endpoint","msgtype","sender","recipients","chat_id","texts","verdict","forwarded_texts","outcome","client","hash"]' \
+	"the documented fields, in order"
+ww_ok "every line is a JSON object" jq -e 'type == "object"' "$WW_TMP/x.jsonl"
+ww_like "$(jq -r 'select(.seq == 2) | .time' "$WW_TMP/x.jsonl")" \
+	'^2026-11-20T09:01:00\.000Z$' "time: RFC 3339 UTC with ms"
+ww_is "$(jq -c 'select(.seq == 2) | [.outcome.forwarded, .outcome.http_status, .outcome.msgid, .outcome.latency_ms]' "$WW_TMP/x.jsonl")" \
+	'[true,200,"msg-1",23.456]' "outcome joined"
+ww_is "$(jq -c 'select(.seq == 14) | .outcome' "$WW_TMP/x.jsonl")" null "unknown outcome is null"
+ww_is "$(jq -r 'select(.seq == 9) | .forwarded_texts[0].text' "$WW_TMP/x.jsonl")" \
+	"my phone is ***********" "forwarded_texts when redacted"
+ww_is "$(jq -c 'select(.seq == 6) | [.verdict.action, .verdict.rules[0], .chat_id]' "$WW_TMP/x.jsonl")" \
+	'["block","dlp.card","chat-ops"]' "verdict and chat"
+ww_is "$(wj export --format jsonl --sender bob | seqs)" "6" "export honours filters"
+
+# ---- export CSV (parsed with python's RFC 4180 reader)
+wj export --format csv -o "$WW_TMP/x.csv"
+ww_is "$(stat -c %a "$WW_TMP/x.csv")" 600 "export -o creates a private file"
+csv=$(python3 -c '
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+print(len(rows), len(set(len(r) for r in rows)), len(rows[0]))
+r9 = [r for r in rows if r[0] == "9"][0]
+h = rows[0]
+print(r9[h.index("forwarded_texts")], "|", r9[h.index("recipients")], "|",
+      [r for r in rows if r[0] == "14"][0][h.index("forwarded")])
+' "$WW_TMP/x.csv")
+ww_is "$(echo "$csv" | head -1)" "8 1 23" "CSV: header + 7 rows of 23 columns"
+ww_is "$(echo "$csv" | tail -1)" "text.content: my phone is *********** | user:dave | unknown" \
+	"CSV: flattened columns"
+
+# ---- search
+ww_is "$(wj search contract --json | seqs)" "14 15" "search is case- and width-insensitive"
+ww_is "$(wj search CONTRACT --json | jq -c 'select(.seq == 15) | .hits')" \
+	'[{"path":"Content","start":25,"end":33}]' "search --json: hit spans"
+ww_like "$(wj search contract)" "about the >>contract<<" "search highlights the hit"
+ww_is "$(wj search 'no such words' | wc -l)" 0 "search without hits prints nothing"
+
+# ---- stats
+st=$(wj stats --json)
+ww_is "$(echo "$st" | jq -c '[.records, .by_kind.REQUEST, .by_action.block, .by_sender.alice]')" \
+	"[17,6,1,3]" "stats: counts by kind, action, sender"
+ww_is "$(echo "$st" | jq -c '.by_day')" \
+	'{"2026-11-20":7,"2026-11-21":5,"2026-11-22":5}' "stats: per day"
+ww_like "$(wj stats)" "by endpoint:" "stats: human form"
+
+# ---- verify
+out=$(wj verify)
+ww_is "$?" 0 "verify: an intact journal exits 0"
+ww_like "$out" "intact: 17 records, 3 checkpoints" "verify prints the record count"
+ww_like "$out" "head: #17 [0-9a-f]{64}" "verify prints the head hash"
+ww_ok "verify --checkpoints against the external copy" wj verify --checkpoints "$CP"
+ww_is "$(wj verify --json | jq -c '[.ok, .records, .outcome_unknown]')" "[true,17,1]" "verify --json"
+
+# Tamper with a copy: change one record's text in the raw LMDB file.
+cp -a "$J" "$WW_TMP/bad"
+python3 - "$WW_TMP/bad" <<'EOF'
+import glob, sys
+n = 0
+for f in glob.glob(sys.argv[1] + "/*/data.mdb"):
+    b = open(f, "rb").read()
+    if b"deploy tonight" in b:
+        open(f, "wb").write(b.replace(b"deploy tonight", b"deploy at 3 am"))
+        n += 1
+sys.exit(0 if n == 1 else 1)
+EOF
+ww_is "$?" 0 "tampered copy made"
+"$WWJ" -j "$WW_TMP/bad" verify >/dev/null 2>"$WW_TMP/err"
+ww_is "$?" 1 "verify: a modified record exits 1"
+ww_like "$(cat "$WW_TMP/err")" "FAILED at record 4" "and names its sequence number"
+
+# ---- replay
+out=$(wj replay)
+ww_like "$out" "== chat:chat-ops  \(2 messages\) ==" "replay groups a chat"
+ww_like "$(echo "$out" | grep -A7 'chat:chat-ops' | tr '\n' ' ')" \
+	"#4 alice.*deploy tonight.*#6 bob.*card 4111" "replay: in time order"
+ww_like "$out" "\+ file q3-figures.pdf \(27 bytes" "replay shows attachments"
+ww_like "$out" "redact \[dlp.phone\] +result 200/0" "replay marks verdict and outcome"
+ww_is "$(wj replay --json | jq -s -c '[(map(select(.event == "conversation")) | length), (map(select(.event == "message")) | length)]')" \
+	"[6,7]" "replay --json: conversation and message events"
+
+# ---- blob
+sha=$(wj show 11 --json | jq -r '.attachments[0].sha256')
+ww_ok "blob writes a stored attachment" wj blob "$sha" -o "$WW_TMP/blob"
+ww_is "$(sha256sum <"$WW_TMP/blob" | cut -c1-64)" "$sha" "blob content matches its hash"
+wj blob "$(printf '0%.0s' {1..64})" -o "$WW_TMP/none" 2>/dev/null
+ww_is "$?" 1 "blob: unknown hash exits 1"
+
+# ---- usage
+wj frobnicate 2>/dev/null
+ww_is "$?" 2 "unknown command exits 2"
+wj list --since yesterday 2>/dev/null
+ww_is "$?" 2 "bad time exits 2"
+ww_like "$("$WWJ" --help)" "examples:" "--help teaches with examples"
+ww_like "$("$WWJ" --version)" "^wwjournal" "--version"
+"$WWJ" -j "$WW_TMP/nothing-here" list 2>/dev/null
+ww_like "$?" "^[13]$" "a missing journal is an error"
+
+# ---- tail and tail -f while a writer appends
+T=$WW_TMP/live
+"$FILL" -j "$T" -n 5 2>/dev/null
+ww_is "$("$WWJ" -j "$T" tail -n 3 --json | seqs)" "9 10 11" "tail: the newest records"
+"$WWJ" -j "$T" tail -f -n 1 --json >"$WW_TMP/follow" 2>"$WW_TMP/follow.err" &
+tpid=$!
+ww_sleep_ms 300
+"$FILL" -j "$T" -n 5 2>/dev/null
+for _ in $(seq 50); do
+	[ "$(wc -l <"$WW_TMP/follow")" -ge 12 ] && break
+	ww_sleep_ms 100
+done
+kill -TERM "$tpid"
+wait "$tpid"
+ww_is "$?" 0 "tail -f stops cleanly on SIGTERM"
+ww_is "$(jq -r .seq "$WW_TMP/follow" | sed -n '1p;$p' | tr '\n' ' ')" "11 22 " \
+	"tail -f printed the records appended while it ran"
+
+# ---- 100k requests (200k records): export streams in flat memory
+B=$WW_TMP/big
+"$FILL" -j "$B" -n 100000 2>/dev/null
+ww_is "$?" 0 "journal-fill -n 100000"
+# Peak anonymous memory, sampled from /proc while the export runs (LMDB's
+# file-backed map is not the tool's memory).
+peak_anon() {
+	local pid peak=0 v
+	"$@" &
+	pid=$!
+	for _ in $(seq 6000); do
+		v=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
+		[ -z "$v" ] && break
+		[ "$v" -gt "$peak" ] && peak=$v
+		ww_sleep_ms 10 2>/dev/null || sleep 0.01
+	done
+	wait "$pid"
+	echo "$peak"
+}
+small=$(peak_anon "$WWJ" -j "$B" export --format jsonl --limit 1000 -o "$WW_TMP/small.jsonl")
+t0=$(date +%s%N)
+big=$(peak_anon "$WWJ" -j "$B" export --format jsonl -o "$WW_TMP/big.jsonl")
+t1=$(date +%s%N)
+ww_is "$(wc -l <"$WW_TMP/big.jsonl")" 100000 "export of 100k requests"
+ww_diag "export: 200000 records scanned in $(((t1 - t0) / 1000000)) ms;" \
+	"peak anon RSS: 1k requests ${small} kB, 100k requests ${big} kB"
+ww_ok "memory stays flat (100k within 2x + 4 MB of 1k)" \
+	test "$big" -le $((2 * small + 4096))
+ww_is "$(tail -1 "$WW_TMP/big.jsonl" | jq -c '[.seq > 0, .outcome.forwarded]')" \
+	"[true,true]" "the last exported request has its outcome"
+
+ww_done
