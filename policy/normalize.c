@@ -210,37 +210,89 @@ normalize_cluster(struct normalize *n, const char *s, size_t len, size_t i)
 	return rc != WW_OK ? rc : (long)(j - i);
 }
 
+/*
+ * Is s[i..i+3) a three-byte character in U+4000..U+9FFF (ideographs and
+ * hexagrams: no decomposition, no case, never combining) that nothing after
+ * it can combine with?  Such characters are copied as they are.
+ */
+static int
+normalize_fast_cjk(const unsigned char *u, size_t len, size_t i)
+{
+	unsigned char next;
+
+	if (i + 3 > len || u[i] < 0xE4 || u[i] > 0xE9 ||
+	    (u[i + 1] & 0xC0) != 0x80 || (u[i + 2] & 0xC0) != 0x80)
+		return 0;
+	if (i + 3 == len)
+		return 1;
+	/* Below U+0300, or another U+4000..U+9FFF: cannot combine. */
+	next = u[i + 3];
+	return next < 0xCC || (next >= 0xE4 && next <= 0xE9);
+}
+
+/*
+ * Copy the run of bytes from i that needs no Unicode work: ASCII (case
+ * folded) not followed by a possible combining mark, and stable CJK.
+ * Local restrict pointers let the compiler keep everything in registers.
+ * Returns the new input position.
+ */
+static size_t
+normalize_fast_run(struct normalize *n, const unsigned char *u, size_t len,
+                   size_t i)
+{
+	char *restrict t = n->text;
+	uint32_t *restrict os = n->ostart, *restrict oe = n->oend;
+	size_t o = n->len;
+
+	for (;;) {
+		if (i < len && u[i] < 0x80 &&
+		    (i + 1 == len || u[i + 1] < 0x80)) {
+			unsigned char c = u[i];
+
+			t[o] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+			os[o] = (uint32_t)i;
+			oe[o++] = (uint32_t)(i + 1);
+			i++;
+		} else if (normalize_fast_cjk(u, len, i)) {
+			for (size_t k = 0; k < 3; k++) {
+				t[o] = (char)u[i + k];
+				os[o] = (uint32_t)i;
+				oe[o++] = (uint32_t)(i + 3);
+			}
+			i += 3;
+		} else {
+			break;
+		}
+	}
+	n->len = o;
+	return i;
+}
+
 int
 normalize_append(struct normalize *n, const char *s, size_t len)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	long r;
 	int rc;
 
 	if (len > NORMALIZE_MAX_INPUT)
 		return WW_ELIMIT;
-	/* Most text shrinks or stays the same size; reserve once for that. */
+	/*
+	 * Invariant: room for len - i more bytes.  The fast paths emit as
+	 * many bytes as they read; the slow path re-establishes it.
+	 */
 	if ((rc = normalize_reserve(n, len)) != WW_OK)
 		return rc;
 	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x80 &&
-		    (i + 1 == len || (unsigned char)s[i + 1] < 0x80)) {
-			/* ASCII not followed by a possible combining mark. */
-			if ((rc = normalize_reserve(n, 1)) != WW_OK)
-				return rc;
-			n->text[n->len] =
-			    (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-			n->ostart[n->len] = (uint32_t)i;
-			n->oend[n->len] = (uint32_t)(i + 1);
-			n->len++;
-			i++;
-			continue;
-		}
+		i = normalize_fast_run(n, u, len, i);
+		if (i >= len)
+			break;
 		if ((r = normalize_cluster(n, s, len, i)) < 0)
 			return (int)r;
 		i += (size_t)r;
+		if ((rc = normalize_reserve(n, len - i)) != WW_OK)
+			return rc;
 	}
 	if (n->text != NULL)
 		n->text[n->len] = '\0';

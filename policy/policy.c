@@ -1069,7 +1069,9 @@ judge_validate(const struct policy *p, struct policy_scratch *s, size_t from)
 	size_t out = from;
 	int rc;
 
-	qsort(s->hits + from, s->nhits - from, sizeof(*s->hits), hit_cmp);
+	if (s->nhits - from > 1)
+		qsort(s->hits + from, s->nhits - from, sizeof(*s->hits),
+		      hit_cmp);
 	for (size_t i = from; i < s->nhits; i++) {
 		struct hit h = s->hits[i];
 		const struct pat *pt = &p->pats[h.pat];
@@ -1095,7 +1097,7 @@ judge_validate(const struct policy *p, struct policy_scratch *s, size_t from)
 static int
 judge_hits(const struct policy *p, struct policy_scratch *s, size_t nparts)
 {
-	size_t ndet;
+	size_t ndet = 0;
 	int rc;
 
 	s->nhits = s->ndvals = 0;
@@ -1423,7 +1425,8 @@ judge_redact(const struct policy *p, const Ww__Message *msg, struct span *sp,
 		if (!r->monitor && r->action == RULE_ACTION_REDACT)
 			sp[m++] = sp[i];
 	}
-	qsort(sp, m, sizeof(*sp), part_span_cmp);
+	if (m > 1)
+		qsort(sp, m, sizeof(*sp), part_span_cmp);
 	for (size_t i = 0; i < m;) {
 		size_t j = i;
 
