@@ -508,7 +508,7 @@ endpoint_normalize(const char *path, char **out, int *unsafe)
 
 	*out = NULL;
 	*unsafe = 0;
-	if (path == NULL || strncasecmp(path, CGI_PREFIX, 8) != 0)
+	if (path == NULL || strncasecmp(path, CGI_PREFIX, 9) != 0)
 		return WW_ENOTFOUND;
 	p = path + 8; /* at the '/' after cgi-bin */
 	if (strpbrk(p, "%\\;") != NULL)
@@ -669,6 +669,7 @@ enum field_kind {
 	F_MEDIA,   /* a media id: an attachment of the given kind */
 	F_MENTION, /* a userid rendered as an @mention */
 	F_BASE64,  /* inline base64 bytes: an attachment, hashed */
+	F_SKIP,    /* an opaque string (callback keys): not text */
 };
 
 struct field {
@@ -715,9 +716,13 @@ static const struct field f_mpnews[] = {T("articles[].title"),
 static const struct field f_mp_notice[] = {T("title"), T("description"),
                                            T("content_item[].key"),
                                            T("content_item[].value"), END};
-static const struct field f_taskcard[] = {
-    T("title"),      T("description"),        T("url"),
-    T("btn[].name"), T("btn[].replace_name"), END};
+static const struct field f_taskcard[] = {T("title"),
+                                          T("description"),
+                                          T("url"),
+                                          T("btn[].name"),
+                                          T("btn[].replace_name"),
+                                          {"btn[].key", F_SKIP, NULL},
+                                          END};
 static const struct field f_msgmenu[] = {T("head_content"),
                                          T("list[].click.content"),
                                          T("list[].view.content"),
@@ -740,6 +745,7 @@ static const struct field f_card[] = {
     T("source.desc"),
     T("action_menu.desc"),
     T("action_menu.action_list[].text"),
+    {"action_menu.action_list[].key", F_SKIP, NULL},
     T("main_title.title"),
     T("main_title.desc"),
     T("emphasis_content.title"),
@@ -764,10 +770,12 @@ static const struct field f_card[] = {
     T("button_selection.title"),
     T("button_selection.option_list[].text"),
     T("button_list[].text"),
+    {"button_list[].key", F_SKIP, NULL},
     T("checkbox.option_list[].text"),
     T("select_list[].title"),
     T("select_list[].option_list[].text"),
     T("submit_button.text"),
+    {"submit_button.key", F_SKIP, NULL},
     T("replace_text"),
     END};
 
@@ -937,7 +945,7 @@ dec_leaf(struct wdec *d, json_t *j, const struct field *f)
 		return dec_fail(d, "%s: expected a string, got %s",
 		                dec_where(d), json_type_name(j));
 	rc = dec_take(d, j);
-	if (rc != WW_OK || json_string_length(j) == 0)
+	if (rc != WW_OK || json_string_length(j) == 0 || f->kind == F_SKIP)
 		return rc;
 	if (f->kind == F_MEDIA)
 		return att_add(d, json_string_value(j), f->att_kind, NULL);
@@ -1135,17 +1143,19 @@ dec_pipe_ids(struct wdec *d, json_t *obj, const char *name, size_t *n,
 	rc = dec_take(d, j);
 	for (const char *p = json_string_value(j); rc == WW_OK && *p != '\0';) {
 		size_t len = strcspn(p, "|");
-		const char *e = p + len;
+		const char *b = p, *e = p + len;
 		char *id;
 
-		while (p < e && isspace((unsigned char)*p))
-			p++;
-		while (e > p && isspace((unsigned char)e[-1]))
+		/* Old examples put spaces around ids: " PartyID1 | PartyID2 ".
+		 */
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
 			e--;
-		if (e - p == 4 && strncmp(p, "@all", 4) == 0) {
+		if (e - b == 4 && strncmp(b, "@all", 4) == 0) {
 			d->msg->recipients->all = 1;
-		} else if (e > p) {
-			id = strndup(p, (size_t)(e - p));
+		} else if (e > b) {
+			id = strndup(b, (size_t)(e - b));
 			rc = id == NULL ? WW_ENOMEM : recip_add(n, arr, id);
 			free(id);
 		}
@@ -1653,11 +1663,10 @@ dec_exmail(struct wdec *d)
 
 /* Opaque identifiers, enums and keys: never human text. */
 static const char *const opaque_keys[] = {
-    "media_id",    "thumb_media_id", "pic_media_id", "task_id",      "msgid",
-    "agentid",     "appid",          "key",          "question_key", "id",
-    "selected_id", "template_id",    "msgtype",      "card_type",    "base64",
-    "md5",         "jobid",          "cursor",       "type",         "color",
-    NULL,
+    "media_id",    "thumb_media_id", "pic_media_id", "task_id", "msgid",
+    "agentid",     "appid",          "question_key", "id",      "selected_id",
+    "template_id", "msgtype",        "card_type",    "base64",  "md5",
+    "jobid",       "cursor",         "type",         "color",   NULL,
 };
 
 static int
@@ -1748,7 +1757,7 @@ scrub_tree(const struct secret *key, json_t *node, const char *const *names,
 				return WW_ENOMEM;
 			*changed = 1;
 		}
-		if (rc == WW_OK && taken != NULL)
+		if (rc == WW_OK && taken != NULL && name_in(k, names))
 			rc = ptrset_add(taken, v);
 		if (rc != WW_OK)
 			break;
