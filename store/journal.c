@@ -33,7 +33,8 @@
 
 #define JOURNAL_BATCH_MAX 4096
 #define JOURNAL_BATCH_BLOB_BYTES (64u << 20)
-#define JOURNAL_GROW_MAX 40 /* map doublings tried for one batch */
+#define JOURNAL_PREALLOC (8u << 20) /* see segment_prealloc() */
+#define JOURNAL_GROW_MAX 40         /* map doublings tried for one batch */
 
 /* One queued append (rec != NULL) or blob put (caller waits for done). */
 struct jitem {
@@ -517,6 +518,8 @@ journal_run_batch(struct journal *j, struct jitem *batch)
 	int rc;
 
 	rc = journal_roll(j);
+	if (rc == WW_OK && j->sync == JOURNAL_SYNC_FULL)
+		(void)segment_prealloc(j->seg, JOURNAL_PREALLOC);
 	if (rc == WW_OK)
 		rc = journal_commit(j, batch, 0);
 	atomic_store(&j->healthy, rc == WW_OK);

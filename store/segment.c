@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ww.h"
 #include "store/segment.h"
@@ -353,6 +354,33 @@ segment_grow(struct segment *s)
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
 	return segment_err(rc);
+}
+
+int
+segment_prealloc(struct segment *s, size_t ahead)
+{
+	static const uint8_t zeros[1 << 16];
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	mdb_filehandle_t fd;
+	off_t used, off, end;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) ||
+	    mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &fst) != 0)
+		return WW_EIO;
+	used = (off_t)(info.me_last_pgno + 1) * st.ms_psize;
+	if (fst.st_size - used >= (off_t)(ahead / 2))
+		return WW_OK;
+	end = used + (off_t)ahead;
+	for (off = fst.st_size; off < end; off += (off_t)sizeof(zeros)) {
+		size_t n = sizeof(zeros);
+		if (end - off < (off_t)n)
+			n = (size_t)(end - off);
+		if (pwrite(fd, zeros, n, off) != (ssize_t)n)
+			return segment_err(errno);
+	}
+	return fdatasync(fd) == 0 ? WW_OK : segment_err(errno);
 }
 
 int

@@ -102,6 +102,15 @@ int segment_begin(struct segment *s, int rdonly, MDB_txn **txn);
 /* Double the map size.  No transaction of this process may be open. */
 int segment_grow(struct segment *s);
 
+/*
+ * Keep at least ahead/2 bytes of zero-filled file beyond what LMDB uses,
+ * extending by ahead when short.  A commit that stays inside allocated,
+ * initialized blocks makes fdatasync a pure data flush; one that grows the
+ * file also waits for a filesystem journal commit (ext4), which under
+ * other I/O costs milliseconds.  Writer only, outside transactions.
+ */
+int segment_prealloc(struct segment *s, size_t ahead);
+
 /* The last record (seq and value borrowed from txn); WW_ENOTFOUND if none. */
 int segment_last(struct segment *s, MDB_txn *txn, uint64_t *seq, MDB_val *val);
 

@@ -1,0 +1,330 @@
+/*
+ * bench_journal.c: journal throughput (not a test; see bench/README.md).
+ *
+ *   bench_journal [-s SECONDS] [-n FILL_RECORDS] [-d DIR] [-N]
+ *
+ * 1. Durable appends/s (sync=full, group commit) with 1, 4 and 32
+ *    writers, each waiting for its record to be durable before the next,
+ *    as the proxy does per request.  -N also runs them with sync=none,
+ *    the CPU-bound ceiling (no fsync).
+ * 2. Fills a journal with FILL_RECORDS records, then measures verify
+ *    (MB/s of stored record bytes, records/s) and a full scan that unpacks
+ *    every record (records/s; what export does before formatting).
+ */
+#include "config.h"
+
+#include <ftw.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ww.h"
+#include "log.h"
+#include "store/journal.h"
+#include "store/record.h"
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A REQUEST shaped like a real text message (about 1.5 KB packed). */
+static Ww__Record *
+bench_record(unsigned n)
+{
+	static const char text[] =
+	    "Quarterly numbers for the sales team: please review the attached "
+	    "figures before Friday and reply with corrections. Contact "
+	    "zhangsan@example.com or call 138-0013-8000 if anything is off.";
+	char body[1024];
+	Ww__Record *rec = record_new(WW__KIND__REQUEST);
+	Ww__Message *m = message_new();
+	int len;
+
+	if (rec == NULL || m == NULL) {
+		record_free(rec);
+		message_free(m);
+		return NULL;
+	}
+	rec->message = m;
+	len = snprintf(
+	    body, sizeof(body),
+	    "{\"touser\":\"user%u|lisi\",\"msgtype\":\"text\",\"agentid\":"
+	    "1000002,\"text\":{\"content\":\"%s\"},\"safe\":0}",
+	    n % 500, text);
+	if (record_set_str(&rec->method, "POST") != WW_OK ||
+	    record_set_str(&rec->path, "/cgi-bin/message/send") != WW_OK ||
+	    record_set_str(
+	        &rec->query,
+	        "access_token=hmac:00112233445566778899aabbccddeeff") !=
+	        WW_OK ||
+	    record_set_str(&m->endpoint, "message/send") != WW_OK ||
+	    record_set_str(&m->sender, "agent:1000002") != WW_OK ||
+	    record_set_str(&m->msgtype, "text") != WW_OK ||
+	    record_add_str(&m->recipients->n_users, &m->recipients->users,
+	                   "lisi") != WW_OK ||
+	    message_add_text(m, "text.content", text, sizeof(text) - 1) !=
+	        WW_OK ||
+	    record_set_bytes(&m->body, body, (size_t)len) != WW_OK) {
+		record_free(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+struct writer {
+	struct journal *j;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int rc;
+	double until;
+	uint64_t appended;
+	atomic_int *failed;
+};
+
+static void
+writer_cb(int rc, uint64_t seq, void *arg)
+{
+	struct writer *w = arg;
+
+	(void)seq;
+	pthread_mutex_lock(&w->mu);
+	w->rc = rc;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void *
+writer_run(void *arg)
+{
+	struct writer *w = arg;
+	unsigned n = 0;
+
+	while (now_s() < w->until) {
+		Ww__Record *rec = bench_record(n++);
+		if (rec == NULL)
+			break;
+		w->done = 0;
+		if (journal_append_take(w->j, rec, writer_cb, w) != WW_OK)
+			break;
+		pthread_mutex_lock(&w->mu);
+		while (!w->done)
+			pthread_cond_wait(&w->cv, &w->mu);
+		pthread_mutex_unlock(&w->mu);
+		if (w->rc != WW_OK) {
+			atomic_fetch_add(w->failed, 1);
+			break;
+		}
+		w->appended++;
+	}
+	return NULL;
+}
+
+static int
+open_journal(const char *dir, enum journal_sync sync, struct journal **j)
+{
+	struct journal_opts o;
+	char err[256];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.path = dir;
+	o.sync = sync;
+	o.gateway_id = "bench";
+	o.segment = "none";
+	o.map_size = 1u << 30;
+	rc = journal_open(&o, j, err, sizeof(err));
+	if (rc != WW_OK)
+		fprintf(stderr, "journal_open %s: %s\n", dir, err);
+	return rc;
+}
+
+/* Durable appends/s with nw writers for secs seconds. */
+static int
+bench_appends(const char *root, int nw, double secs, enum journal_sync sync)
+{
+	char dir[512];
+	struct journal *j;
+	struct writer *w = calloc((size_t)nw, sizeof(*w));
+	pthread_t *th = calloc((size_t)nw, sizeof(*th));
+	atomic_int failed = 0;
+	uint64_t total = 0;
+	double t0, t1;
+
+	if (w == NULL || th == NULL)
+		return WW_ENOMEM;
+	snprintf(dir, sizeof(dir), "%s/appends-%d-%d", root, nw, (int)sync);
+	if (open_journal(dir, sync, &j) != WW_OK)
+		return WW_EIO;
+	t0 = now_s();
+	for (int i = 0; i < nw; i++) {
+		w[i].j = j;
+		w[i].until = t0 + secs;
+		w[i].failed = &failed;
+		pthread_mutex_init(&w[i].mu, NULL);
+		pthread_cond_init(&w[i].cv, NULL);
+		pthread_create(&th[i], NULL, writer_run, &w[i]);
+	}
+	for (int i = 0; i < nw; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].appended;
+		pthread_mutex_destroy(&w[i].mu);
+		pthread_cond_destroy(&w[i].cv);
+	}
+	t1 = now_s();
+	journal_close(j);
+	printf("%s appends, %2d writers: %9.0f records/s (%llu in %.2f s"
+	       "%s)\n",
+	       sync == JOURNAL_SYNC_FULL ? "durable" : "no-sync", nw,
+	       (double)total / (t1 - t0), (unsigned long long)total, t1 - t0,
+	       atomic_load(&failed) ? ", SOME FAILED" : "");
+	free(w);
+	free(th);
+	return atomic_load(&failed) ? WW_EIO : WW_OK;
+}
+
+struct filler {
+	atomic_ullong done;
+};
+
+static void
+fill_cb(int rc, uint64_t seq, void *arg)
+{
+	struct filler *f = arg;
+
+	(void)seq;
+	(void)rc;
+	atomic_fetch_add(&f->done, 1);
+}
+
+static int
+fill(const char *dir, unsigned n)
+{
+	struct journal *j;
+	struct filler f;
+	int rc;
+
+	atomic_store(&f.done, 0);
+	rc = open_journal(dir, JOURNAL_SYNC_NONE, &j);
+	for (unsigned i = 0; rc == WW_OK && i < n; i++) {
+		Ww__Record *rec = bench_record(i);
+		rc = rec ? journal_append_take(j, rec, fill_cb, &f) : WW_ENOMEM;
+	}
+	journal_close(j);
+	return rc;
+}
+
+static int
+count_cb(uint64_t seq, const Ww__Record *rec, const char *err, void *arg)
+{
+	uint64_t *n = arg;
+
+	(void)seq;
+	(void)err;
+	if (rec != NULL && rec->message != NULL)
+		(*n)++;
+	return 0;
+}
+
+static int
+bench_read(const char *root, unsigned n)
+{
+	char dir[512], err[256];
+	struct journal_reader *r;
+	struct journal_verify_result res;
+	uint64_t seen = 0;
+	double t0, t1, t2;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/fill", root);
+	if ((rc = fill(dir, n)) != WW_OK)
+		return rc;
+	rc = journal_reader_open(dir, &r, err, sizeof(err));
+	if (rc != WW_OK) {
+		fprintf(stderr, "reader: %s\n", err);
+		return rc;
+	}
+	t0 = now_s();
+	rc = journal_verify(r, NULL, NULL, NULL, &res);
+	t1 = now_s();
+	if (rc == WW_OK)
+		rc = journal_scan(r, 1, 0, count_cb, &seen);
+	t2 = now_s();
+	journal_reader_close(r);
+	if (rc != WW_OK) {
+		fprintf(stderr, "verify/scan failed: %s\n", res.reason);
+		return rc;
+	}
+	printf("verify: %9.0f MB/s, %9.0f records/s (%llu records, %.1f MB, "
+	       "%.3f s)\n",
+	       (double)res.bytes / 1e6 / (t1 - t0),
+	       (double)res.records / (t1 - t0), (unsigned long long)res.records,
+	       (double)res.bytes / 1e6, t1 - t0);
+	printf("scan (unpack every record): %9.0f records/s (%.3f s)\n",
+	       (double)seen / (t2 - t1), t2 - t1);
+	return WW_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	char root[256] = "";
+	const char *base = "/tmp";
+	double secs = 3;
+	unsigned n = 200000;
+	static const int writers[] = {1, 4, 32};
+	int c, rc = WW_OK, nosync = 0;
+
+	while ((c = getopt(argc, argv, "s:n:d:N")) != -1) {
+		if (c == 's')
+			secs = atof(optarg);
+		else if (c == 'n')
+			n = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'd')
+			base = optarg;
+		else if (c == 'N')
+			nosync = 1;
+		else {
+			fprintf(
+			    stderr,
+			    "usage: bench_journal [-s SECONDS] [-n RECORDS] "
+			    "[-d DIR] [-N]\n");
+			return 2;
+		}
+	}
+	log_init("bench_journal", LOG_LEVEL_WARN, NULL, 0);
+	snprintf(root, sizeof(root), "%s/bench_journal.XXXXXX", base);
+	if (mkdtemp(root) == NULL) {
+		perror(root);
+		return 1;
+	}
+	for (size_t i = 0; rc == WW_OK && i < WW_NELEM(writers); i++)
+		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_FULL);
+	for (size_t i = 0; nosync && rc == WW_OK && i < WW_NELEM(writers); i++)
+		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_NONE);
+	if (rc == WW_OK)
+		rc = bench_read(root, n);
+	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return rc == WW_OK ? 0 : 1;
+}
