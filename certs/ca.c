@@ -1,6 +1,12 @@
 /* ca.c: the interception CA and the one place certificates are built. */
 #include "config.h"
 
+/*
+ * ca_leaf_key_new uses the EC_KEY/RSA types OpenSSL 3.0 deprecates: see
+ * there why.  This only hides the deprecation attributes in this file.
+ */
+#define OPENSSL_API_COMPAT 10101
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,9 +18,11 @@
 #include <sys/stat.h>
 
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "certs/ca.h"
@@ -39,6 +47,42 @@ ca_key_new(enum ca_keytype t, EVP_PKEY **out)
 		return WW_ECRYPTO;
 	}
 	return WW_OK;
+}
+
+int
+ca_leaf_key_new(enum ca_keytype t, EVP_PKEY **out)
+{
+	EVP_PKEY *pk = EVP_PKEY_new();
+	EC_KEY *ec = NULL;
+	RSA *rsa = NULL;
+	BIGNUM *e = BN_new();
+	int ok = 0;
+
+	*out = NULL;
+	if (pk == NULL || e == NULL || !BN_set_word(e, RSA_F4))
+		goto out;
+	if (t == CA_KEY_RSA3072) {
+		rsa = RSA_new();
+		ok = rsa != NULL && RSA_generate_key_ex(rsa, 3072, e, NULL) &&
+		     EVP_PKEY_assign_RSA(pk, rsa);
+	} else {
+		ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+		ok = ec != NULL && EC_KEY_generate_key(ec) &&
+		     EVP_PKEY_assign_EC_KEY(pk, ec);
+	}
+	if (ok) {
+		*out = pk;
+		pk = NULL;
+		rsa = NULL; /* now owned by *out */
+		ec = NULL;
+	}
+out:
+	RSA_free(rsa);
+	EC_KEY_free(ec);
+	EVP_PKEY_free(pk);
+	BN_free(e);
+	ERR_clear_error();
+	return ok ? WW_OK : WW_ECRYPTO;
 }
 
 /* A random positive 128-bit serial (RFC 5280 allows up to 20 octets). */

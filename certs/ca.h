@@ -45,6 +45,15 @@ struct ca_params {
 int ca_key_new(enum ca_keytype t, EVP_PKEY **out);
 
 /*
+ * A key pair for leaf certificates, as ca_key_new but held in OpenSSL's
+ * legacy key types (EC_KEY, RSA).  OpenSSL 3.0 puts a provider key into a
+ * certificate slowly (X509_set_pubkey encodes and decodes it again: about
+ * 225 us, ten times the P-256 signature); a legacy key takes about 7 us.
+ * Signing and TLS use either kind.  WW_OK or WW_ECRYPTO.
+ */
+int ca_leaf_key_new(enum ca_keytype t, EVP_PKEY **out);
+
+/*
  * A new CA: a key pair and a self-signed certificate (basicConstraints
  * CA:TRUE, pathlen 0; keyUsage keyCertSign, cRLSign; random serial;
  * backdated one hour).  WW_EINVAL for a bad name constraint, WW_ENOMEM,

@@ -91,9 +91,9 @@ mint_new(const struct ca *ca, const char *const *hosts, size_t nhosts,
 	if (rc == WW_OK)
 		rc = ca_copy(ca, &m->ca);
 	if (rc == WW_OK)
-		rc = ca_key_new(m->opts.leaf_rsa ? CA_KEY_RSA3072
-		                                 : CA_KEY_EC_P256,
-		                &m->key);
+		rc = ca_leaf_key_new(m->opts.leaf_rsa ? CA_KEY_RSA3072
+		                                      : CA_KEY_EC_P256,
+		                     &m->key);
 	if (rc == WW_OK &&
 	    RAND_bytes((unsigned char *)&m->seed, sizeof(m->seed)) != 1)
 		rc = WW_ECRYPTO;

@@ -65,13 +65,14 @@ ww_diag() {
 # ww_ok DESC CMD...: passes when CMD exits 0; its output goes to diag on
 # failure.  ww_nok DESC CMD...: passes when CMD fails.
 ww_ok() {
-	local desc=$1 out
+	local desc=$1 out rc=0
 	shift
-	if out=$("$@" 2>&1); then
+	out=$("$@" 2>&1) || rc=$?
+	if [ $rc -eq 0 ]; then
 		ww_pass "$desc"
 	else
 		ww_fail "$desc"
-		ww_diag "command failed ($?): $*"
+		ww_diag "command failed ($rc): $*"
 		[ -n "$out" ] && ww_diag "$(printf '%s\n' "$out" | tail -n 20)"
 	fi
 	return 0
