@@ -8,27 +8,38 @@
  * The errmsg never carries matched sensitive text: callers pass the rule's
  * message and a journal reference only.
  *
- * The codes the gateway sends (copy into wwgate(8)):
+ * The codes the gateway sends (copy into wwgate(8)); every one is HTTP 200
+ * with Content-Type application/json; charset=UTF-8 and Error-Code: N.
+ * <seq> is the journal sequence number of the REQUEST record, which
+ * `wwjournal show <seq>` displays with its OUTCOME.
  *
- *   errcode  HTTP  errmsg                             when
- *   -------  ----  ---------------------------------  -----------------------
- *   985001   200   <rule message>, hint: [<seq>]      a policy rule blocked
- *                                                     the message (errcode
- *                                                     set by refusal.
- *                                                     block_errcode)
- *   985005   200   gateway cannot decode body: <why>  message-bearing endpoint
- *                  , hint: [<seq>]                    whose body is not valid
- *                                                     JSON / wrong types /
- *                                                     bad multipart
- *   985010   200   gateway internal failure, hint:    the policy could not
- *                  [<seq>]                            judge or redact; fail
- *                                                     closed, not forwarded
- *   -1       200   system busy, hint: [<reason>]      journal refused, failed
- *                                                     or missed its deadline
- *                                                     (nothing forwarded); or
- *                                                     upstream failed (refused
- *                                                     connection, TLS, reset,
- *                                                     timeout, answer too big)
+ *   errcode  errmsg                              when (forwarded?)
+ *   -------  ----------------------------------  -------------------------
+ *   985001   <rule message>, hint: [<seq>]       a policy rule blocked the
+ *            ("blocked by compliance policy"     message (no).  Configurable:
+ *            when the rule has no message)       refusal.block_errcode
+ *   985005   gateway cannot decode body,         a message-bearing endpoint
+ *            hint: [<seq>]                       whose body is not valid
+ *                                                JSON, has wrong types or is
+ *                                                bad multipart (no); the
+ *                                                reason is journaled
+ *   985010   gateway internal failure,           the policy could not judge
+ *            hint: [<seq>]                       or redact the message:
+ *                                                fail closed (no)
+ *   -1       system busy                         the journal refused or
+ *                                                failed the REQUEST record,
+ *                                                or missed its deadline
+ *                                                (exchange_env.
+ *                                                journal_timeout_ms) (no)
+ *   -1       system busy, hint: [<seq>]          upstream failed: refused
+ *                                                connection, TLS failure,
+ *                                                reset, timeout, answer too
+ *                                                big (maybe: the OUTCOME's
+ *                                                "forwarded" says whether
+ *                                                bytes left the gateway)
+ *
+ * The connection layer adds its own (proxy/http1.h): 985011 malformed
+ * request (HTTP 400), 985012 too large (413), 985013 timeout (408).
  *
  * -1 is WeCom's own retryable "system busy": SDKs retry it, which is what
  * a transient journal or upstream failure wants.  Note for upstream

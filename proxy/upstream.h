@@ -41,8 +41,11 @@ struct upstream_request {
 	                       here where needed */
 	const char *query;  /* raw, without '?', forwarded as is; or NULL */
 	const struct http_header *headers; /* the client's; hop-by-hop, Host,
-	                                      Content-Length, Expect and
-	                                      Accept-Encoding are dropped */
+	                                      Content-Length, Expect,
+	                                      Accept-Encoding (answers must be
+	                                      readable for the OUTCOME),
+	                                      X-Forwarded-Host and Forwarded
+	                                      are dropped */
 	size_t n_headers;
 	const uint8_t *body; /* copied */
 	size_t body_len;
