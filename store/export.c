@@ -71,7 +71,9 @@ export_buf_reserve(struct export_buf *b, size_t need)
 void
 export_buf_add(struct export_buf *b, const void *p, size_t len)
 {
-	if (export_buf_reserve(b, len) != 0)
+	/* Hot path of every export: room is there nearly always. */
+	if ((b->len + len + 1 > b->cap || b->err != WW_OK) &&
+	    export_buf_reserve(b, len) != 0)
 		return;
 	if (len > 0)
 		memcpy(b->data + b->len, p, len);
@@ -88,7 +90,8 @@ export_buf_puts(struct export_buf *b, const char *s)
 static void
 export_buf_putc(struct export_buf *b, char c)
 {
-	if (export_buf_reserve(b, 1) != 0)
+	if ((b->len + 2 > b->cap || b->err != WW_OK) &&
+	    export_buf_reserve(b, 1) != 0)
 		return;
 	b->data[b->len++] = c;
 	b->data[b->len] = '\0';
