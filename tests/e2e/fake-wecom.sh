@@ -130,9 +130,13 @@ code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
 ww_is "$code" 413 "a body over --max-body is refused"
 ww_is "$(ww_fake_get rx 1 .tls)" false "plain records tls=false"
 
-# --- clean shutdown
+# --- clean shutdown (exit status 0: also no sanitizer report)
 pidfile=$WW_TMP/up/pid
 ww_stop up 5
-ww_is "$?" 0 "SIGTERM stops fake-wecom"
+ww_is "$?" 0 "SIGTERM stops fake-wecom with status 0"
 ww_nok "the pid file is removed" test -e "$pidfile"
+ww_stop rx 5
+rc=$?
+ww_is "$rc" 0 "the plain one too"
+[ $rc -eq 0 ] || ww_diag "$(tail -n 30 "$WW_TMP/rx.log")"
 ww_done

@@ -235,10 +235,12 @@ ww_alive() {
 }
 
 # ww_stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (5).
-# Returns 0 when it ended on TERM, 1 when it had to be killed.
+# Returns 1 when it had to be killed (or had already ended), else its exit
+# status (143 for a program that lets TERM kill it; a sanitizer's leak
+# report makes it non-zero), 0 for a process that is not our child.
 ww_stop_pid() {
-	local pid=$1 i n=$((${2:-5} * 20))
-	kill -TERM "$pid" 2>/dev/null || return 0
+	local pid=$1 i n=$((${2:-5} * 20)) rc
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 1; }
 	for ((i = 0; i < n; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
@@ -249,7 +251,9 @@ ww_stop_pid() {
 		return 1
 	fi
 	wait "$pid" 2>/dev/null
-	return 0
+	rc=$?
+	[ $rc -eq 127 ] && rc=0 # not a child of this shell
+	return $rc
 }
 
 # ww_stop NAME [SECONDS]: stop what ww_spawn NAME started.
