@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""httpc.py: a raw HTTP/1.1-over-TLS client for the gateway's e2e tests.
+
+curl cannot send malformed, pipelined or hand-framed requests, so the
+tests that need them use this.  Every socket operation has a timeout.
+
+  httpc.py CMD --port P --ca CA [options]
+    keepalive -n N          N requests on one connection; prints
+                            "<answers with status 200> <connections>"
+    pipeline -n N           N requests written at once; prints the msgid of
+                            each answer, in the order they arrived
+    raw                     sends stdin as is; prints the answer(s) until
+                            the server closes ("CLOSED" at the end)
+    reload --pid PID --log LOG --policy FILE --new FILE
+                            one request, SIGHUP with FILE replaced by NEW,
+                            the same request on the same connection; prints
+                            the two errcodes and whether it was the same
+                            connection
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import sys
+import time
+
+TIMEOUT = 10
+
+
+def connect(args):
+    ctx = ssl.create_default_context(cafile=args.ca)
+    ctx.check_hostname = False
+    raw = socket.create_connection(("127.0.0.1", args.port), timeout=TIMEOUT)
+    s = ctx.wrap_socket(raw, server_hostname="qyapi.weixin.qq.com")
+    s.settimeout(TIMEOUT)
+    return s
+
+
+class Reader:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def response(self):
+        """One answer: (status, headers dict, body bytes)."""
+        while b"\r\n\r\n" not in self.buf:
+            self.fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        while len(self.buf) < n:
+            self.fill()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+
+def kf_request(msgid, text="hello"):
+    body = json.dumps({"touser": "wm-ext-1", "open_kfid": "wk-1",
+                       "msgid": msgid, "msgtype": "text",
+                       "text": {"content": text}}).encode()
+    return (b"POST /cgi-bin/kf/send_msg?access_token=TOKEN HTTP/1.1\r\n"
+            b"Host: qyapi.weixin.qq.com\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+
+def cmd_keepalive(args):
+    s = connect(args)
+    r = Reader(s)
+    ok = 0
+    req = (b"GET /cgi-bin/user/get?access_token=T&userid=lisi HTTP/1.1\r\n"
+           b"Host: qyapi.weixin.qq.com\r\n\r\n")
+    for _ in range(args.n):
+        s.sendall(req)
+        status, _, _ = r.response()
+        ok += status == 200
+    s.close()
+    print(ok, 1)
+
+
+def cmd_pipeline(args):
+    s = connect(args)
+    r = Reader(s)
+    s.sendall(b"".join(kf_request("req-%d" % i) for i in range(args.n)))
+    ids = []
+    for _ in range(args.n):
+        _, _, body = r.response()
+        ids.append(json.loads(body).get("msgid", "?"))
+    s.close()
+    print(" ".join(ids))
+
+
+def cmd_raw(args):
+    s = connect(args)
+    s.sendall(sys.stdin.buffer.read())
+    out = b""
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            out += data
+    except (ConnectionResetError, ssl.SSLError) as e:
+        out += b"\nRESET %s" % str(e).encode()
+    sys.stdout.write(out.decode("utf-8", "replace"))
+    print("\nCLOSED")
+
+
+def wait_log(path, needle, count, limit=10.0):
+    end = time.time() + limit
+    while time.time() < end:
+        with open(path, errors="replace") as f:
+            if f.read().count(needle) >= count:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def cmd_reload(args):
+    s = connect(args)
+    r = Reader(s)
+    s.sendall(kf_request("m1"))
+    _, _, body1 = r.response()
+    with open(args.log, errors="replace") as f:
+        before = f.read().count("in force")
+    shutil.copyfile(args.new, args.policy)
+    os.kill(args.pid, signal.SIGHUP)
+    if not wait_log(args.log, "in force", before + 1):
+        print("no reload seen")
+        return
+    time.sleep(0.2)  # workers take the snapshot from their own loops
+    s.sendall(kf_request("m2"))
+    _, _, body2 = r.response()
+    s.close()
+    print(json.loads(body1)["errcode"], json.loads(body2)["errcode"],
+          "same-connection")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("cmd")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--ca", required=True)
+    p.add_argument("-n", type=int, default=10)
+    p.add_argument("--pid", type=int)
+    p.add_argument("--log")
+    p.add_argument("--policy")
+    p.add_argument("--new")
+    args = p.parse_args()
+    {"keepalive": cmd_keepalive, "pipeline": cmd_pipeline, "raw": cmd_raw,
+     "reload": cmd_reload}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
