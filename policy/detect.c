@@ -414,7 +414,8 @@ validate_email(const char *s, size_t len, char *canon)
 		return 0;
 	local = (size_t)(at - s);
 	if (memchr(at + 1, '@', len - local - 1) != NULL || local == 0 ||
-	    local > 64 || s[0] == '.' || s[local - 1] == '.')
+	    local > 64 || !(is_lower(s[0]) || is_digit(s[0])) ||
+	    s[local - 1] == '.')
 		return 0;
 	for (size_t i = 0; i + 1 < local; i++)
 		if (s[i] == '.' && s[i + 1] == '.')
@@ -599,9 +600,11 @@ static const struct detector detectors[] = {
     {"iban", "\\b[a-z]{2}[0-9]{2}(?:[ ]?[a-z0-9]){11,30}\\b", 0, validate_iban,
      "IBAN: country length table and ISO 13616 mod 97"},
     {"email",
-     "\\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9][a-z0-9-]*(?:\\.[a-z0-9-]+)*"
-     "\\.[a-z]{2,24}\\b",
-     0, validate_email, "e-mail address"},
+     /* No \\b before the local part: the leftmost start already takes
+      * the whole run, and SOM over a word boundary made this pattern
+      * the slowest of the database (100 vs 330 MB/s). */
+     "[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,24}\\b", 0, validate_email,
+     "e-mail address"},
     {"ipv4", "\\b[0-9]{1,3}(?:\\.[0-9]{1,3}){3}\\b", 0, validate_ipv4,
      "IPv4 address, octets 0-255 without leading zeros"},
     {"private_key",

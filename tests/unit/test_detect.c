@@ -296,6 +296,8 @@ test_email(void **state)
 	/* no checksum: malformed addresses are the invalid ones */
 	assert_false(valid("email", "a..b@x.io", NULL));
 	assert_false(valid("email", "a.@x.io", NULL));
+	assert_false(valid("email", ".a@x.io", NULL));
+	assert_false(valid("email", "-a@x.io", NULL));
 	assert_false(valid("email", "a@-x.io", NULL));
 	assert_false(valid("email", "a@x.i", NULL));
 	assert_false(valid("email", "a@b@x.io", NULL));
@@ -304,6 +306,8 @@ test_email(void **state)
 	assert_int_equal(scan("email", "邮箱lisi@bank.example.com，电话", c),
 	                 2);
 	assert_int_equal(scan("email", "no address here @ all", NULL), 0);
+	assert_int_equal(scan("email", "发给wangwu@corp.com即可", c), 1);
+	assert_string_equal(c, "wangwu@corp.com");
 }
 
 static void
