@@ -1,11 +1,12 @@
 /*
  * find.h: case- and width-insensitive text search for `wwjournal search`.
  *
- * Both the query and the searched text are folded the way policy folds
- * text (Unicode compatibility decomposition, case folding, default
- * ignorable code points such as zero-width spaces removed), so "ＡＢＣ",
- * "abc" and "a<ZWSP>bc" all find "ABC".  Hits are reported as byte spans
- * of the original text, for highlighting.
+ * Both the query and the searched text are folded exactly the way policy
+ * folds text (policy/normalize.h: NFKC, case folding, default ignorable
+ * code points such as zero-width spaces removed), so "ＡＢＣ", "abc" and
+ * "a<ZWSP>bc" all find "ABC" -- what a policy keyword would match, an
+ * auditor finds.  Hits are byte spans of the original text (whole
+ * characters), for highlighting.
  *
  * A struct find keeps its scratch space between calls: one per thread.
  */

@@ -589,6 +589,83 @@ test_highlight(void **state)
 	export_free(e);
 }
 
+/* A record of each kind with the sub-message that kind carries. */
+static Ww__Record *
+make_kind(Ww__Kind kind)
+{
+	Ww__Record *rec;
+
+	if (kind == WW__KIND__REQUEST || kind == WW__KIND__CALLBACK) {
+		rec = make_request("x", WW__ACTION__ALERT);
+		rec->kind = kind;
+		return rec;
+	}
+	if (kind == WW__KIND__OUTCOME)
+		return make_outcome(40);
+	rec = record_new(kind);
+	assert_non_null(rec);
+	rec->seq = 7;
+	add_hash(&rec->hash, 1);
+	add_hash(&rec->prev_hash, 2);
+	if (kind == WW__KIND__TUNNEL) {
+		rec->tunnel = malloc(sizeof(*rec->tunnel));
+		assert_non_null(rec->tunnel);
+		ww__tunnel__init(rec->tunnel);
+		assert_int_equal(record_set_str(&rec->tunnel->host, "e.org"),
+		                 0);
+	} else if (kind == WW__KIND__POLICY) {
+		rec->policy = malloc(sizeof(*rec->policy));
+		assert_non_null(rec->policy);
+		ww__policy_info__init(rec->policy);
+		assert_int_equal(
+		    record_set_bytes(&rec->policy->text, "a:\n", 3), 0);
+	} else if (kind == WW__KIND__CHECKPOINT) {
+		rec->checkpoint = malloc(sizeof(*rec->checkpoint));
+		assert_non_null(rec->checkpoint);
+		ww__checkpoint__init(rec->checkpoint);
+		rec->checkpoint->head_seq = 6;
+		add_hash(&rec->checkpoint->head_hash, 3);
+	}
+	return rec;
+}
+
+/* Every kind renders in every form; the JSON forms parse. */
+static void
+test_every_kind(void **state)
+{
+	static const Ww__Kind kinds[] = {
+	    WW__KIND__KIND_UNSPECIFIED, WW__KIND__REQUEST,  WW__KIND__OUTCOME,
+	    WW__KIND__TUNNEL,           WW__KIND__CALLBACK, WW__KIND__POLICY,
+	    WW__KIND__CHECKPOINT};
+	struct export *e = NULL;
+	struct export_buf b;
+	json_t *v;
+
+	(void)state;
+	assert_int_equal(export_new(EXPORT_COLOR, &e), WW_OK);
+	export_buf_init(&b);
+	for (size_t i = 0; i < WW_NELEM(kinds); i++) {
+		Ww__Record *rec = make_kind(kinds[i]);
+
+		for (unsigned full = 0; full <= EXPORT_FULL; full++) {
+			v = render_json(rec, NULL, full);
+			assert_string_equal(
+			    json_string_value(json_object_get(v, "kind")),
+			    record_kind_name(kinds[i]));
+			json_decref(v);
+		}
+		assert_int_equal(export_csv(e, rec, NULL, &b), WW_OK);
+		assert_int_equal(export_line(e, rec, NULL, &b), WW_OK);
+		assert_int_equal(export_show(e, rec, NULL, &b), WW_OK);
+		assert_int_equal(export_transcript(e, rec, NULL, &b), WW_OK);
+		assert_int_equal(export_conversation_key(rec, &b), WW_OK);
+		export_buf_reset(&b);
+		record_free(rec);
+	}
+	export_buf_cleanup(&b);
+	export_free(e);
+}
+
 int
 main(void)
 {
@@ -606,6 +683,7 @@ main(void)
 	    cmocka_unit_test(test_filter_match),
 	    cmocka_unit_test(test_find),
 	    cmocka_unit_test(test_highlight),
+	    cmocka_unit_test(test_every_kind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
