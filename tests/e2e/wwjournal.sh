@@ -236,4 +236,16 @@ ww_ok "memory stays flat (100k within 2x + 4 MB of 1k)" \
 ww_is "$(tail -1 "$WW_TMP/big.jsonl" | jq -c '[.seq > 0, .outcome.forwarded]')" \
 	"[true,true]" "the last exported request has its outcome"
 
+# ---- terminal niceties: a progress bar on a terminal's stderr, colours
+if command -v script >/dev/null; then
+	out=$(script -qec "'$WWJ' -j '$B' export -o '$WW_TMP/tty.jsonl'" /dev/null)
+	ww_like "$out" "export +\[#*\.*\] +[0-9]+% [0-9]+/[0-9]+" \
+		"export draws a progress bar on a terminal"
+	ww_is "$(wc -l <"$WW_TMP/tty.jsonl")" 100000 "and still writes the file"
+else
+	ww_skip 2 "script(1) not installed"
+fi
+ww_like "$(wj list --color always | head -1)" $'\033\\[' "--color always"
+ww_is "$(wj list | grep -c $'\033')" 0 "no escape codes when not a terminal"
+
 ww_done
