@@ -7,6 +7,7 @@
  * MB/s (pre-normalized text), whole judgement MB/s (normalize + scan +
  * validate + evaluate + verdict) and the judgement's per-message latency
  * percentiles.  Usage: bench_policy [seconds-per-phase] [messages]
+ * [only-regexes: re | only one detector: NAME | none] [message bytes]
  */
 #include "config.h"
 
@@ -148,7 +149,8 @@ make_policy(struct rng *r, const char *only)
 			sb_str(&b, "\"\n");
 		}
 	}
-	for (int rule = 0; rule < (only && strcmp(only, "re") ? 0 : 10);
+	for (int rule = 0;
+	     rule < (only && only[0] != '-' && strcmp(only, "re") ? 0 : 10);
 	     rule++) {
 		snprintf(line, sizeof(line),
 		         "  - id: re-%d\n    action: alert\n    match:\n"
@@ -159,7 +161,9 @@ make_policy(struct rng *r, const char *only)
 			add_regex(&b, rule * 10 + k);
 	}
 	for (size_t d = 0; d < detect_count(); d++) {
-		if (only && strcmp(only, detect_get(d)->name))
+		if (only && only[0] == '-'
+		        ? strcmp(only + 1, detect_get(d)->name) == 0
+		        : only && strcmp(only, detect_get(d)->name))
 			continue;
 		snprintf(
 		    line, sizeof(line),
@@ -173,12 +177,12 @@ make_policy(struct rng *r, const char *only)
 
 /* One ~1 KB message: mostly Chinese sentences, English words, some PII. */
 static char *
-make_message(struct rng *r)
+make_message(struct rng *r, size_t size)
 {
 	struct sbuf b = {0};
 	char pii[64];
 
-	while (b.len < 1000) {
+	while (b.len < size) {
 		switch (rnd(r, 10)) {
 		case 0:
 			sb_str(&b, en_words[rnd(r, WW_NELEM(en_words))]);
@@ -245,7 +249,7 @@ struct corpus {
 };
 
 static void
-make_corpus(struct rng *r, struct corpus *c, size_t n)
+make_corpus(struct rng *r, struct corpus *c, size_t n, size_t size)
 {
 	c->msgs = calloc(n, sizeof(*c->msgs));
 	c->norm = calloc(n, sizeof(*c->norm));
@@ -254,7 +258,7 @@ make_corpus(struct rng *r, struct corpus *c, size_t n)
 		exit(1);
 	c->n = n;
 	for (size_t i = 0; i < n; i++) {
-		char *t = make_message(r);
+		char *t = make_message(r, size);
 
 		c->msgs[i] = message_new();
 		if (c->msgs[i] == NULL ||
@@ -361,7 +365,8 @@ main(int argc, char **argv)
 	struct policy_scratch *s = NULL;
 	struct policy *p = NULL;
 	struct corpus c = {0};
-	char *text = make_policy(&r, argc > 3 ? argv[3] : NULL);
+	char *text = make_policy(
+	    &r, argc > 3 && strcmp(argv[3], "all") ? argv[3] : NULL);
 	double t0 = cpu_now();
 
 	if (policy_load_buf("bench.yaml", text, strlen(text), &p, &e) !=
@@ -373,7 +378,7 @@ main(int argc, char **argv)
 	printf("compile:    %8.3f s (%zu rules, %zu patterns, %zu KB policy)\n",
 	       cpu_now() - t0, policy_rule_count(p), policy_pattern_count(p),
 	       strlen(text) / 1024);
-	make_corpus(&r, &c, nmsg);
+	make_corpus(&r, &c, nmsg, argc > 4 ? (size_t)atol(argv[4]) : 1000);
 	printf("corpus:     %zu messages, %.1f KB average\n", c.n,
 	       (double)c.bytes / (double)c.n / 1024);
 	if (policy_scratch_new(p, &s) != WW_OK)

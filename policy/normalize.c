@@ -135,6 +135,26 @@ normalize_stable_cjk(int32_t cp)
 	return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF);
 }
 
+/*
+ * Is cp unchanged by NFKC and case folding, whatever follows it (no
+ * decomposition, no folding, not ignorable, does not compose)?
+ */
+static int
+normalize_stable(int32_t cp)
+{
+	const utf8proc_property_t *pr;
+
+	if (normalize_stable_cjk(cp))
+		return 1;
+	if (cp == 0xFFFD || (cp >= 0xAC00 && cp <= 0xD7A3))
+		return 0; /* invalid input, or Hangul syllables (compose) */
+	pr = utf8proc_get_property(cp);
+	return pr->decomp_seqindex == UINT16_MAX &&
+	       pr->casefold_seqindex == UINT16_MAX &&
+	       pr->combining_class == 0 && pr->comb_index == UINT16_MAX &&
+	       !pr->ignorable && pr->category != UTF8PROC_CATEGORY_CN;
+}
+
 /* Can cp combine with what precedes it (so it belongs to the same unit)? */
 static int
 normalize_continues(int32_t cp)
@@ -200,7 +220,18 @@ normalize_cluster(struct normalize *n, const char *s, size_t len, size_t i)
 		cps[ncp++] = cp;
 		j += l;
 	}
-	if (ncp == 1 && normalize_stable_cjk(cps[0])) {
+	if (ncp == 1 && cps[0] >= 0xFF01 && cps[0] <= 0xFF5E) {
+		/* Full-width ASCII: NFKC is the ASCII character. */
+		char c = (char)(cps[0] - 0xFEE0);
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c + 32);
+		if ((rc = normalize_reserve(n, 1)) != WW_OK)
+			return rc;
+		normalize_emit(n, &c, 1, i, j);
+		return (long)(j - i);
+	}
+	if (ncp == 1 && normalize_stable(cps[0])) {
 		if ((rc = normalize_reserve(n, j - i)) != WW_OK)
 			return rc;
 		normalize_emit(n, s + i, j - i, i, j);
