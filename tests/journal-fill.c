@@ -349,12 +349,15 @@ scenario(struct fill *f)
 static void
 bulk(struct fill *f, uint64_t n)
 {
-	static struct slot slots[WINDOW], ign[WINDOW];
+	struct slot *slots = calloc(2 * WINDOW, sizeof(*slots));
+	struct slot *ign = slots + WINDOW;
 	char text[96], msgid[32];
 	uint64_t done = 0;
 	size_t w, i;
 	Ww__Record *rec;
 
+	if (slots == NULL)
+		fill_die("bulk", WW_ENOMEM);
 	f->step = 1000000; /* 1 ms per record */
 	while (done < n) {
 		w = n - done < WINDOW ? (size_t)(n - done) : WINDOW;
@@ -379,6 +382,7 @@ bulk(struct fill *f, uint64_t n)
 		fill_wait(f);
 		done += w;
 	}
+	free(slots);
 }
 
 int
