@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,10 @@ audit_list(struct audit *a)
 	if (rc != WW_OK)
 		goto out;
 	if (a->limit > 0 &&
-	    (s.ring = calloc(a->limit, sizeof(*s.ring))) == NULL) {
+	    (a->limit > SIZE_MAX / sizeof(*s.ring) ||
+	     (s.ring = calloc(a->limit, sizeof(*s.ring))) == NULL)) {
+		fprintf(stderr, "wwjournal: --limit %llu: too many to keep\n",
+		        (unsigned long long)a->limit);
 		rc = WW_ENOMEM;
 		goto out;
 	}
