@@ -423,8 +423,9 @@ audit_search_visit(uint64_t seq, const Ww__Record *rec, const char *err,
 	o = audit_outcome(s->a, rec);
 	export_buf_reset(&s->b);
 	if (s->a->json) {
-		export_json(s->e, rec, o, &s->b);
-		s->b.len--; /* reopen the object for "hits" */
+		/* Reopen the object (drop its '}') to add "hits". */
+		if (export_json(s->e, rec, o, &s->b) == WW_OK)
+			s->b.len--;
 		export_buf_puts(&s->b, ",\"hits\":[");
 	} else {
 		export_line(s->e, rec, o, &s->b);
