@@ -49,6 +49,8 @@ audit_outcome(struct audit *a, const Ww__Record *rec)
 		return NULL;
 	rc = journal_get_outcome(a->r, rec->seq, &o, err, sizeof(err));
 	if (rc != WW_OK && rc != WW_ENOTFOUND)
+		a->unreadable = 1;
+	if (rc != WW_OK && rc != WW_ENOTFOUND)
 		fprintf(stderr,
 		        "wwjournal: outcome of record %llu unreadable: %s\n",
 		        (unsigned long long)rec->seq,

@@ -34,6 +34,7 @@ struct audit {
 	int follow;               /* tail -f */
 	uint64_t last;            /* list: stop at this seq (0: the head) */
 	FILE *out;                /* borrowed: stdout or -o FILE */
+	int unreadable;           /* set when an outcome could not be read */
 };
 
 int audit_list(struct audit *a);
@@ -51,7 +52,10 @@ int report_replay(struct audit *a);
 
 /* Write b to a->out; WW_EIO (reported once) when the write fails. */
 int audit_write(struct audit *a, const struct export_buf *b);
-/* The OUTCOME answering rec when rec is a REQUEST (NULL if none). */
+/*
+ * The OUTCOME answering rec when rec is a REQUEST (NULL if none).  An
+ * unreadable outcome is reported on stderr and sets a->unreadable.
+ */
 Ww__Record *audit_outcome(struct audit *a, const Ww__Record *rec);
 /* Report an unreadable record on stderr. */
 void audit_bad_record(struct audit *a, uint64_t seq, const char *err);

@@ -544,7 +544,7 @@ export_show_outcome(struct export *e, struct export_buf *b,
 	const Ww__Outcome *o = orec != NULL ? orec->outcome : NULL;
 
 	if (o == NULL) {
-		export_label(e, b, "outcome");
+		export_label(e, b, "result");
 		export_human_outcome(e, b, NULL);
 		export_buf_puts(b, " (no OUTCOME record)\n");
 		return;

@@ -461,6 +461,8 @@ main(int argc, char **argv)
 		return rc;
 	if ((rc = setup_terminal(&c)) == 0 && (rc = open_reader(&c)) == 0) {
 		rc = dispatch(&c, cmd, argv + optind + 1, argc - optind - 1);
+		if (rc == 0 && c.a.unreadable)
+			rc = EXIT_INTEGRITY;
 		journal_reader_close(c.a.r);
 	}
 	if (fflush(c.a.out) != 0 || (c.a.out != stdout && fclose(c.a.out))) {
