@@ -355,6 +355,36 @@ bench_judge(const struct policy *p, struct policy_scratch *s,
 	free(lat);
 }
 
+/* Hostile size: 100,000 keywords in one rule (must compile in bounded time). */
+static void
+bench_compile_100k(struct rng *r)
+{
+	struct policy_errors *e = NULL;
+	struct policy *p = NULL;
+	struct sbuf b = {0};
+	double t0;
+	int rc;
+
+	sb_str(&b, "version: 1\nrules:\n  - id: big\n    action: block\n"
+	           "    match:\n      keywords:\n");
+	for (int k = 0; k < 100000; k++) {
+		sb_str(&b, "        - \"");
+		if (k % 2)
+			add_hanzi(r, &b, 3 + (int)rnd(r, 3));
+		else
+			add_word(r, &b);
+		sb_str(&b, "\"\n");
+	}
+	t0 = cpu_now();
+	rc = policy_load_buf("big.yaml", b.p, b.len, &p, &e);
+	printf("compile 100k keywords: %.3f s (%s, %zu patterns)\n",
+	       cpu_now() - t0, ww_strerror(rc),
+	       p ? policy_pattern_count(p) : 0);
+	policy_unref(p);
+	policy_errors_free(e);
+	free(b.p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -386,6 +416,7 @@ main(int argc, char **argv)
 	bench_normalize(&c, secs);
 	bench_scan(p, s, &c, secs);
 	bench_judge(p, s, &c, secs);
+	bench_compile_100k(&r);
 	for (size_t i = 0; i < c.n; i++) {
 		message_free(c.msgs[i]);
 		free(c.norm[i]);

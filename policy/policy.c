@@ -482,7 +482,7 @@ static void
 build_report_db(struct build *b, long bad, const char *why)
 {
 	struct policy *p = b->p;
-	char err[256];
+	char err[256], err2[768], hint[256];
 	int seen = 0;
 
 	for (size_t i = 0; i < p->npats; i++) {
@@ -497,6 +497,18 @@ build_report_db(struct build *b, long bad, const char *why)
 		if (msg == NULL)
 			continue;
 		b->cur_rule = p->pats[i].rule;
+		/* Say so when only start-of-match tracking is the problem. */
+		if (p->pats[i].kind == PAT_REGEX &&
+		    scan_check(b->exprs[i], b->sflags[i] & ~SCAN_SOM, 0, hint,
+		               sizeof(hint)) == WW_OK) {
+			snprintf(
+			    err2, sizeof(err2),
+			    "%.300s (vectorscan cannot track where its matches "
+			    "start, which redaction needs: bound or "
+			    "simplify the repetitions)",
+			    msg);
+			msg = err2;
+		}
 		if (p->pats[i].kind == PAT_DET)
 			BERR(b, p->pats[i].line,
 			     "detector pattern rejected "

@@ -60,6 +60,10 @@ void policy_scratch_free(struct policy_scratch *s);
  * *redacted (if non-NULL) is set to a new array of msg->n_texts entries,
  * each NULL (unchanged) or a malloc'ed masked text, for
  * wecom_redact_body(); free with policy_redacted_free().
+ * Returns WW_OK; WW_ENOMEM; WW_ELIMIT when the text is too large
+ * (NORMALIZE_MAX_INPUT) or produces more than a million raw matches;
+ * WW_EINVAL when s was not fitted to p.  On error nothing is returned and
+ * the caller must treat the message as not judged (fail closed).
  */
 int policy_judge(const struct policy *p, struct policy_scratch *s,
                  const Ww__Message *msg, Ww__Verdict **verdict,

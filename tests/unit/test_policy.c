@@ -428,6 +428,12 @@ test_compile_errors(void **state)
 	                "        - regex: 'z*'\n"
 	                "    action: block\n",
 	           WW_EPARSE, "t.yaml:7: rule b: regex 'z*' rejected:");
+	load_fails(HEAD "  - id: som\n"
+	                "    match: {regex: '(a|b)*c{500}'}\n"
+	                "    action: redact\n",
+	           WW_EPARSE,
+	           "t.yaml:4: rule som: regex '(a|b)*c{500}' rejected: "
+	           "Pattern is too large. (vectorscan cannot track where");
 	load_fails(HEAD "  - id: z\n    match: {keywords: [\"\xe2\x80\x8b\"]}\n"
 	                "    action: block\n",
 	           WW_EPARSE, "t.yaml:4: rule z: keyword");

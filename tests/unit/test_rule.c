@@ -267,6 +267,30 @@ test_hostile_yaml(void **state)
 	free(deep);
 }
 
+static void
+test_pattern_limit(void **state)
+{
+	size_t cap = 16u << 20, n;
+	char *text = malloc(cap);
+	struct parsed p;
+
+	(void)state;
+	assert_non_null(text);
+	n = (size_t)sprintf(text, HEAD "  - id: big\n    action: block\n"
+	                               "    match:\n      keywords: [");
+	for (int i = 0; i <= RULE_MAX_PATTERNS; i++)
+		n += (size_t)sprintf(text + n, "%sk%d", i ? "," : "", i);
+	sprintf(text + n, "]\n");
+	parse(&p, text);
+	assert_int_equal(p.rc, WW_ELIMIT);
+	assert_int_equal(p.errs.n, 1);
+	assert_string_equal(p.errs.v[0], "t.yaml:1: 200001 patterns (keywords, "
+	                                 "list entries, regexes): the limit "
+	                                 "is 200000");
+	done(&p);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -277,6 +301,7 @@ main(void)
 	    cmocka_unit_test(test_condition_errors),
 	    cmocka_unit_test(test_every_error_reported),
 	    cmocka_unit_test(test_hostile_yaml),
+	    cmocka_unit_test(test_pattern_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
