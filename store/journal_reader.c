@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "ww.h"
 #include "store/chain.h"
@@ -57,9 +59,21 @@ journal_reader_refresh(struct journal_reader *r, char *err, size_t errlen)
 {
 	struct segment_name *names = NULL;
 	struct segment **grown, *s;
+	struct stat st;
 	size_t n = 0;
 	int rc;
 
+	/*
+	 * A new segment is a new subdirectory: it changes dir's mtime.  File
+	 * times are coarse (a clock tick), so only trust an unchanged mtime
+	 * when the last listing came well after it.
+	 */
+	memset(&st, 0, sizeof(st));
+	if (stat(r->dir, &st) == 0 && r->listed &&
+	    st.st_mtim.tv_sec == r->dir_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == r->dir_mtime.tv_nsec &&
+	    r->listed_at > st.st_mtim.tv_sec + 1)
+		return WW_OK;
 	rc = segment_list(r->dir, &names, &n);
 	if (rc != WW_OK)
 		return reader_fail(rc, err, errlen, "%s: %s", r->dir,
@@ -80,6 +94,11 @@ journal_reader_refresh(struct journal_reader *r, char *err, size_t errlen)
 		r->segs[r->nsegs++] = s;
 	}
 	free(names);
+	if (rc == WW_OK) {
+		r->dir_mtime = st.st_mtim;
+		r->listed_at = time(NULL);
+		r->listed = 1;
+	}
 	if (r->nsegs > 1)
 		qsort(r->segs, r->nsegs, sizeof(*r->segs), reader_seg_cmp);
 	return rc;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <time.h>
+
 #include <lmdb.h>
 
 #include "store/chain.h"
@@ -19,6 +21,9 @@ struct journal_reader {
 	struct segment **segs; /* sorted by first sequence number */
 	size_t nsegs;
 	struct chain_hasher *hasher;
+	struct timespec dir_mtime; /* of dir when last listed */
+	time_t listed_at;          /* wall clock of that listing */
+	int listed;
 };
 
 /* Open segments created since the last call (the writer rolled). */

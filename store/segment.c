@@ -140,6 +140,7 @@ segment_err(int mdb_rc)
 	case MDB_MAP_FULL:
 	case ENOSPC:
 	case EDQUOT:
+	case EFBIG: /* a file size limit: no room for the journal either */
 		return WW_ENOSPC;
 	case ENOMEM:
 		return WW_ENOMEM;

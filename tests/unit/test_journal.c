@@ -18,7 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1162,6 +1166,151 @@ test_wrong_schema_caught_by_verify(void **state)
 	expect_bad(f, NULL, 7, "schema version 2");
 }
 
+/* ---- a full disk; a reader in another process ---------------------------- */
+
+static off_t
+segment_file_size(const struct fixture *f)
+{
+	char path[512] = "";
+	struct dirent *de;
+	struct stat st;
+	DIR *d = opendir(f->dir);
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			snprintf(path, sizeof(path), "%s/%s/data.mdb", f->dir,
+			         de->d_name);
+	closedir(d);
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void
+test_full_disk_fails_then_recovers(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_verify_result res;
+	struct rlimit old, lim;
+	static char big[512 * 1024];
+	uint64_t ok = 1;
+	int rc = WW_OK, tries;
+
+	opts_init(&o, f);
+	j = open_journal(&o);
+	append(j, make_request("a", "before"));
+	/* No room to grow the segment file: as if the disk were full. */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)segment_file_size(f);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	memset(big, 'b', sizeof(big));
+	for (tries = 0; tries < 64; tries++) {
+		Ww__Record *rec = make_request("a", "big");
+		assert_int_equal(
+		    record_set_bytes(&rec->message->body, big, sizeof(big)),
+		    WW_OK);
+		append_rc(j, rec, &rc);
+		if (rc != WW_OK)
+			break;
+		ok++;
+	}
+	assert_true(rc == WW_ENOSPC || rc == WW_EIO);
+	assert_false(journal_healthy(j));
+	/* Space comes back: appends work again, with no gap in the chain. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	append(j, make_request("a", "after"));
+	ok++;
+	assert_true(journal_healthy(j));
+	journal_close(j);
+	signal(SIGXFSZ, SIG_DFL);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, ok + 1);
+}
+
+/* The child: append n records one by one, then close.  No cmocka here. */
+static int
+child_write(const struct fixture *f, int n)
+{
+	struct journal_opts o;
+	struct journal *j;
+	char err[256];
+
+	opts_init(&o, f);
+	if (journal_open(&o, &j, err, sizeof(err)) != WW_OK)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		struct waiter w = {PTHREAD_MUTEX_INITIALIZER,
+		                   PTHREAD_COND_INITIALIZER, 0, 0, 0};
+		if (journal_append_take(j, make_tunnel(), waiter_cb, &w))
+			return 2;
+		pthread_mutex_lock(&w.mu);
+		while (w.calls == 0)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+		if (w.rc != WW_OK)
+			return 3;
+	}
+	journal_close(j);
+	return 0;
+}
+
+static int
+count_errors(uint64_t seq, const Ww__Record *rec, const char *err, void *arg)
+{
+	(void)seq;
+	(void)err;
+	if (rec == NULL)
+		(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_reader_while_writing(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_reader *r = NULL;
+	struct journal_verify_result res;
+	struct timespec pause = {0, 2000000};
+	uint64_t head = 0, prev = 0;
+	int status = -1, errors = 0, reads = 0;
+	char err[256];
+	pid_t pid;
+
+	assert_int_equal(mkdir(f->dir, 0750), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_write(f, 400));
+	assert_int_equal(journal_reader_open(f->dir, &r, err, sizeof(err)),
+	                 WW_OK);
+	for (int i = 0; i < 10000; i++) { /* at most ~20 s */
+		pid_t done = waitpid(pid, &status, WNOHANG);
+		assert_int_equal(journal_head(r, &head), WW_OK);
+		assert_true(head >= prev); /* never goes back */
+		prev = head;
+		assert_int_equal(journal_scan(r, head > 20 ? head - 20 : 1,
+		                              head, count_errors, &errors),
+		                 0);
+		reads++;
+		if (done == pid)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(errors, 0);
+	assert_true(reads > 1);
+	assert_int_equal(journal_head(r, &head), WW_OK);
+	assert_int_equal(head, 401); /* and the closing checkpoint */
+	journal_reader_close(r);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, 401);
+}
+
 /* ---- keys, blobs ------------------------------------------------------------
  */
 
@@ -1287,6 +1436,8 @@ main(void)
 	    T(test_tamper_replace_checkpoint),
 	    T(test_malformed_values),
 	    T(test_wrong_schema_caught_by_verify),
+	    T(test_full_disk_fails_then_recovers),
+	    T(test_reader_while_writing),
 	    T(test_key_file_modes),
 	    T(test_one_writer_per_journal),
 	    T(test_blobs),
