@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <utf8proc.h>
 
 #include "ww.h"
 #include "policy/policy.h"
@@ -100,6 +101,21 @@ judged_free(struct judged *j)
 {
 	protobuf_c_message_free_unpacked(&j->v->base, NULL);
 	policy_redacted_free(j->red, j->nred);
+}
+
+static int
+valid_utf8(const char *s)
+{
+	const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+	utf8proc_ssize_t len = (utf8proc_ssize_t)strlen(s), i = 0, r;
+	utf8proc_int32_t cp;
+
+	while (i < len) {
+		if ((r = utf8proc_iterate(u + i, len - i, &cp)) <= 0)
+			return 0;
+		i += r;
+	}
+	return 1;
 }
 
 static int
@@ -238,6 +254,7 @@ test_redaction(void **state)
 	assert_int_equal(j.v->action, WW__ACTION__REDACT);
 	assert_non_null(j.red);
 	assert_string_equal(j.red[0], "**:******,**!");
+	assert_true(valid_utf8(j.red[0]));
 	assert_null(j.red[1]);
 	assert_int_equal(j.v->n_spans, 3);
 	assert_int_equal(j.v->spans[1]->start, 7);
@@ -402,6 +419,7 @@ test_detector_min_count(void **state)
 	judge(p, m, &j);
 	assert_int_equal(j.v->action, WW__ACTION__REDACT);
 	assert_string_equal(j.red[0], "写信给 ************* 或 *************");
+	assert_true(valid_utf8(j.red[0]));
 	judged_free(&j);
 	message_free(m);
 	policy_unref(p);
@@ -472,6 +490,60 @@ test_load_file_and_refs(void **state)
 	assert_int_equal(action_of(p, "k"), WW__ACTION__ALERT);
 	policy_unref(p);
 	policy_unref(NULL);
+}
+
+static void
+test_invalid_utf8_text_and_scratch_reuse(void **state)
+{
+	struct policy *p1 = load(HEAD "  - id: r\n"
+	                              "    match: {keywords: [机密]}\n"
+	                              "    action: redact\n");
+	struct policy *p2 = load(HEAD "  - id: b\n"
+	                              "    match: {regex: 'x\\d+'}\n"
+	                              "    action: block\n");
+	/* Broken UTF-8 around the keyword: kept as it is, keyword masked. */
+	Ww__Message *m = msg_new("message/send", "\xff机密\xe6\x9c x12", NULL);
+	struct policy_scratch *s = NULL;
+	Ww__Verdict *v = NULL;
+	char **red = NULL;
+
+	(void)state;
+	assert_int_equal(policy_scratch_new(p1, &s), WW_OK);
+	assert_int_equal(policy_judge(p1, s, m, &v, &red), WW_OK);
+	assert_int_equal(v->action, WW__ACTION__REDACT);
+	assert_int_equal(v->spans[0]->start, 1);
+	assert_int_equal(v->spans[0]->end, 7);
+	assert_string_equal(red[0], "\xff**\xe6\x9c x12");
+	protobuf_c_message_free_unpacked(&v->base, NULL);
+	policy_redacted_free(red, m->n_texts);
+	/* The same scratch, fitted to another policy. */
+	assert_int_equal(policy_scratch_fit(p2, s), WW_OK);
+	assert_int_equal(policy_judge(p2, s, m, &v, NULL), WW_OK);
+	assert_int_equal(v->action, WW__ACTION__BLOCK);
+	assert_string_equal(v->refusal_message,
+	                    "blocked by compliance policy (rule b)");
+	protobuf_c_message_free_unpacked(&v->base, NULL);
+	policy_scratch_free(s);
+	message_free(m);
+	policy_unref(p1);
+	policy_unref(p2);
+}
+
+static void
+test_empty_policy_and_message(void **state)
+{
+	struct policy *p = load("version: 1\nrules: []\n");
+	Ww__Message *m = msg_new("message/send", NULL);
+	struct judged j;
+
+	(void)state;
+	judge(p, m, &j);
+	assert_int_equal(j.v->action, WW__ACTION__ALLOW);
+	assert_int_equal(j.v->n_rules, 0);
+	judged_free(&j);
+	message_free(m);
+	assert_int_equal(action_of(p, "anything"), WW__ACTION__ALLOW);
+	policy_unref(p);
 }
 
 struct worker {
@@ -548,6 +620,8 @@ main(void)
 	    cmocka_unit_test(test_detector_min_count),
 	    cmocka_unit_test(test_compile_errors),
 	    cmocka_unit_test(test_load_file_and_refs),
+	    cmocka_unit_test(test_invalid_utf8_text_and_scratch_reuse),
+	    cmocka_unit_test(test_empty_policy_and_message),
 	    cmocka_unit_test(test_threads_share_a_policy),
 	};
 
