@@ -155,8 +155,49 @@ if command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null; then
 		"record 2: schema version 2" "a future schema is named as such"
 	ww_is "$("$WWJ" -j "$WW_TMP/garbage" list --json 2>/dev/null | wc -l)" 15 \
 		"list goes on past unreadable records"
+
+	# Swap two records: the chain breaks at the first of them.
+	cp -a "$J" "$WW_TMP/swapped"
+	seg=$(ls -d "$WW_TMP/swapped"/0*-2026-11-20)
+	mdb_dump -s records "$seg" >"$WW_TMP/dump"
+	python3 - "$WW_TMP/dump" <<'EOF2'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+a, b = lines.index(" %016x" % 4), lines.index(" %016x" % 5)
+lines[a + 1], lines[b + 1] = lines[b + 1], lines[a + 1]
+open(sys.argv[1], "w").write("\n".join(lines))
+EOF2
+	mdb_load -s records -f "$WW_TMP/dump" "$seg" 2>/dev/null
+	"$WWJ" -j "$WW_TMP/swapped" verify >/dev/null 2>"$WW_TMP/err"
+	ww_is "$?" 1 "verify: swapped records exit 1"
+	ww_like "$(cat "$WW_TMP/err")" "FAILED at record 4" "and name the first"
+
+	# Delete a record: rebuild the segment's environment without it.
+	cp -a "$J" "$WW_TMP/deleted"
+	seg=$(ls -d "$WW_TMP/deleted"/0*-2026-11-20)
+	mdb_dump -a "$seg" >"$WW_TMP/dump"
+	python3 - "$WW_TMP/dump" <<'EOF2'
+import sys
+out, db, skip = [], None, 0
+for l in open(sys.argv[1]).read().split("\n"):
+    if skip:
+        skip -= 1
+        continue
+    if l.startswith("database="):
+        db = l[9:]
+    if db == "records" and l == " %016x" % 5:
+        skip = 1
+        continue
+    out.append(l)
+open(sys.argv[1], "w").write("\n".join(out))
+EOF2
+	rm -f "$seg"/data.mdb "$seg"/lock.mdb
+	mdb_load -f "$WW_TMP/dump" "$seg" 2>/dev/null
+	"$WWJ" -j "$WW_TMP/deleted" verify >/dev/null 2>"$WW_TMP/err"
+	ww_is "$?" 1 "verify: a deleted record exits 1"
+	ww_like "$(cat "$WW_TMP/err")" "FAILED at record 5" "and names it"
 else
-	ww_skip 16 "lmdb-utils not installed"
+	ww_skip 20 "lmdb-utils not installed"
 fi
 
 # ---- replay
