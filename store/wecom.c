@@ -550,6 +550,14 @@ endpoint_find(const char *ep)
 	return NULL;
 }
 
+static enum wecom_class
+endpoint_class(const struct wecom_endpoint *e, int unsafe)
+{
+	if (unsafe)
+		return WECOM_MESSAGE;
+	return e != NULL ? e->cls : WECOM_OTHER;
+}
+
 enum wecom_class
 wecom_classify(const char *path)
 {
@@ -568,9 +576,7 @@ wecom_classify(const char *path)
 	}
 	e = endpoint_find(ep);
 	free(ep);
-	if (unsafe)
-		return WECOM_MESSAGE;
-	cls = e != NULL ? e->cls : WECOM_OTHER;
+	cls = endpoint_class(e, unsafe);
 	return cls;
 }
 
@@ -1819,6 +1825,8 @@ json_parse(const uint8_t *body, size_t len, json_t **out, char *err,
 	}
 	*out =
 	    json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (*out == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+		return WW_ENOMEM;
 	if (*out == NULL) {
 		werr(err, errlen, "invalid JSON at line %d column %d: %s",
 		     jerr.line, jerr.column, jerr.text);
@@ -1923,7 +1931,7 @@ dec_run(struct wdec *d, const char *path, const uint8_t *body, size_t len,
 	rc = json_parse(body, len, &d->root, d->err, d->errlen);
 	if (rc != WW_OK)
 		/* Bodies of non-message endpoints need not be JSON. */
-		return cls == WECOM_MESSAGE ? rc : WW_OK;
+		return cls == WECOM_MESSAGE || rc == WW_ENOMEM ? rc : WW_OK;
 	/* Unknown endpoints with a msgtype are scanned like messages. */
 	generic =
 	    cls == WECOM_MESSAGE || json_object_get(d->root, "msgtype") != NULL;
@@ -1947,7 +1955,7 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 	char why[256] = "";
 	struct wdec d = {key, NULL, NULL, {0}, {0}, {0}, why, sizeof(why), 0};
 	const struct wecom_endpoint *e = NULL;
-	enum wecom_class cls = wecom_classify(path);
+	enum wecom_class cls = WECOM_NOT_API;
 	char *ep = NULL;
 	int rc, unsafe;
 
@@ -1963,8 +1971,10 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 		rc = record_set_str(&d.msg->endpoint, path);
 	else if (rc == WW_OK)
 		rc = record_set_str(&d.msg->endpoint, ep);
-	if (rc == WW_OK && !unsafe && ep != NULL)
-		e = endpoint_find(ep);
+	if (rc == WW_OK && ep != NULL) {
+		e = unsafe ? NULL : endpoint_find(ep);
+		cls = endpoint_class(endpoint_find(ep), unsafe);
+	}
 	if (rc == WW_OK)
 		rc = dec_query(key, query, d.msg, cls);
 	if (rc == WW_OK)
@@ -1984,6 +1994,47 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 	else
 		message_free(d.msg);
 	return rc;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static int
+utf8_valid(const char *s)
+{
+	size_t n = strlen(s), k;
+
+	for (; n > 0; s += k, n -= k)
+		if ((k = utf8_seq((const unsigned char *)s, n)) == 0)
+			return 0;
+	return 1;
 }
 
 /* ---- redaction ---------------------------------------------------------- */
@@ -2072,8 +2123,10 @@ wecom_redact_body(const uint8_t *body, size_t len, const Ww__Message *msg,
 		         strcmp(json_string_value(node), msg->texts[i]->text) !=
 		             0)
 			rc = WW_EPARSE;
+		else if (!utf8_valid(redacted[i]))
+			rc = WW_EPARSE;
 		else if (json_string_set(node, redacted[i]) != 0)
-			rc = WW_EPARSE; /* not UTF-8 */
+			rc = WW_ENOMEM;
 	}
 	if (rc == WW_OK)
 		rc = dump_alloc(root, out, outlen);
@@ -2175,36 +2228,6 @@ wecom_scrub_answer(const struct secret *key, const uint8_t *body, size_t len,
 }
 
 /* ---- uploads (wecom-api.md 2.10) ---------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 /*
  * s as valid UTF-8 (invalid bytes become U+FFFD): file names from
