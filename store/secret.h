@@ -23,13 +23,18 @@ void secret_free(struct secret *s);
 /*
  * Load the key from path, or create it (random, mode 0600) when absent.
  * A key file readable or writable by group or others is refused (WW_EPERM)
- * with the reason in err.
+ * with the reason in err.  The file holds exactly SECRET_KEY_LEN raw bytes
+ * (another size is WW_ECORRUPT); symlinks are not followed.
  */
 int secret_load_or_create(const char *path, struct secret **out, char *err,
-    size_t errlen);
+                          size_t errlen);
 
-/* Write the digest of val[0..len) into out (SECRET_DIGEST_LEN bytes). */
+/*
+ * Write the digest of val[0..len) into out (SECRET_DIGEST_LEN bytes).
+ * Thread-safe on a shared s.  Should OpenSSL fail (out of memory), out is
+ * "hmac:" followed by 32 '-': never anything derived from val alone.
+ */
 void secret_digest(const struct secret *s, const void *val, size_t len,
-    char out[SECRET_DIGEST_LEN]);
+                   char out[SECRET_DIGEST_LEN]);
 
 #endif

@@ -52,10 +52,11 @@ enum wecom_class wecom_classify(const char *path);
  *   "news.articles[0].title"; a '.', '[', ']' or '\\' inside a key is
  *   escaped with a backslash.  wecom_redact_body() reads the same syntax.
  *   Texts come in document order: every non-empty string leaf (the
- *   generic walker) except opaque ids (media_id, task_id, msgid, appid,
- *   key, id, ...), recipients and secrets; the typed per-msgtype field maps
- *   check types (text.content must be a string...) and keep human fields
- *   that sit under opaque names (miniprogram_notice content_item[].key).
+ *   generic walker) except opaque ids and enums (media_id, task_id, msgid,
+ *   agentid, appid, id, question_key, type, color, ...), recipients and
+ *   secrets; the typed per-msgtype field maps check types (text.content
+ *   must be a string...), take template_card/taskcard callback keys out
+ *   and keep human fields under opaque names (content_item[].key).
  *   Unknown msgtypes, and unknown endpoints whose body has a "msgtype",
  *   are scanned generically.
  * - sender: the member or account that speaks, when the body names one
@@ -64,6 +65,11 @@ enum wecom_class wecom_classify(const char *path);
  * - token_digest: digest of access_token (or suite_/provider_access_token,
  *   or the webhook key); for gettoken, corp_id is the corpid and app the
  *   digest of corpsecret.
+ * - Body secrets (wecom-api.md 1.4), at any depth: welcome_code, code,
+ *   response_code, provider_secret, suite_secret, suite_ticket,
+ *   permanent_code, auth_code, pre_auth_code, secret, token, corpsecret,
+ *   access_token, suite_access_token, provider_access_token.  They are
+ *   never texts.
  * - body: the original bytes when they hold no secret; otherwise the JSON
  *   re-serialized (compact, raw UTF-8) with each secret value replaced by
  *   its digest.  When the body is not valid JSON (or too big or too deep)
@@ -81,8 +87,11 @@ int wecom_decode(const struct secret *key, const char *path, const char *query,
                  size_t errlen);
 
 /*
- * Copy query with the value of every secret parameter (access_token,
- * corpsecret, key, ...) replaced by its digest.  *out is malloc'ed.
+ * Copy query with the value of every secret parameter replaced by its
+ * digest: access_token, corpsecret, key, suite_access_token,
+ * provider_access_token, code, js_code, secret, ticket, auth_code (names
+ * percent-decoded and compared case-insensitively; the digest is of the
+ * percent-decoded value).  *out is malloc'ed.  WW_OK or WW_ENOMEM.
  */
 int wecom_scrub_query(const struct secret *key, const char *query, char **out);
 
