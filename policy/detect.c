@@ -600,11 +600,16 @@ static const struct detector detectors[] = {
     {"iban", "\\b[a-z]{2}[0-9]{2}(?:[ ]?[a-z0-9]){11,30}\\b", 0, validate_iban,
      "IBAN: country length table and ISO 13616 mod 97"},
     {"email",
-     /* No \\b before the local part: the leftmost start already takes
-      * the whole run, and SOM over a word boundary made this pattern
-      * the slowest of the database (100 vs 330 MB/s). */
-     "[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,24}\\b", 0, validate_email,
-     "e-mail address"},
+     /*
+      * Bounded on purpose: with start-of-match, an unbounded run before
+      * the '@' (any word is a candidate start) scanned at 100-450 MB/s;
+      * bounded it runs at GB/s.  Local parts are at most 64 (RFC 5321),
+      * domains here at most 50 + TLD of 2-10 letters; larger bounds are
+      * "Pattern is too large" for vectorscan.  No \\b before the local
+      * part: the leftmost start already takes the whole run.
+      */
+     "[a-z0-9._%+-]{1,64}@[a-z0-9][a-z0-9.-]{0,48}\\.[a-z]{2,10}\\b", 0,
+     validate_email, "e-mail address"},
     {"ipv4", "\\b[0-9]{1,3}(?:\\.[0-9]{1,3}){3}\\b", 0, validate_ipv4,
      "IPv4 address, octets 0-255 without leading zeros"},
     {"private_key",
