@@ -54,49 +54,76 @@ reader_seg_cmp(const void *a, const void *b)
 	return strcmp(x->name.name, y->name.name);
 }
 
+static int64_t
+reader_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Can the last listing of dir still be trusted?  A new segment is a new
+ * subdirectory: it changes dir's mtime and link count.  File times are
+ * coarse (a clock tick), so an mtime close to the listing is re-checked,
+ * at most every 50 ms.
+ */
+static int
+reader_listing_fresh(const struct journal_reader *r, const struct stat *st)
+{
+	if (!r->listed || st->st_mtim.tv_sec != r->dir_mtime.tv_sec ||
+	    st->st_mtim.tv_nsec != r->dir_mtime.tv_nsec ||
+	    (unsigned long)st->st_nlink != r->dir_nlink)
+		return 0;
+	return r->listed_at > st->st_mtim.tv_sec + 1 ||
+	       reader_mono_ns() - r->listed_mono < 50000000;
+}
+
+static int
+reader_add(struct journal_reader *r, const struct segment_name *name, char *err,
+           size_t errlen)
+{
+	struct segment **grown, *s;
+	int rc;
+
+	rc = segment_open(r->dir, name, 1, 0, 0, &s, err, errlen);
+	if (rc != WW_OK)
+		return rc;
+	grown = realloc(r->segs, (r->nsegs + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		segment_close(s);
+		return WW_ENOMEM;
+	}
+	r->segs = grown;
+	r->segs[r->nsegs++] = s;
+	return WW_OK;
+}
+
 int
 journal_reader_refresh(struct journal_reader *r, char *err, size_t errlen)
 {
 	struct segment_name *names = NULL;
-	struct segment **grown, *s;
 	struct stat st;
 	size_t n = 0;
 	int rc;
 
-	/*
-	 * A new segment is a new subdirectory: it changes dir's mtime.  File
-	 * times are coarse (a clock tick), so only trust an unchanged mtime
-	 * when the last listing came well after it.
-	 */
 	memset(&st, 0, sizeof(st));
-	if (stat(r->dir, &st) == 0 && r->listed &&
-	    st.st_mtim.tv_sec == r->dir_mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == r->dir_mtime.tv_nsec &&
-	    r->listed_at > st.st_mtim.tv_sec + 1)
+	if (stat(r->dir, &st) == 0 && reader_listing_fresh(r, &st))
 		return WW_OK;
 	rc = segment_list(r->dir, &names, &n);
 	if (rc != WW_OK)
 		return reader_fail(rc, err, errlen, "%s: %s", r->dir,
 		                   ww_strerror(rc));
-	for (size_t i = 0; rc == WW_OK && i < n; i++) {
-		if (reader_has(r, names[i].name))
-			continue;
-		rc = segment_open(r->dir, &names[i], 1, 0, 0, &s, err, errlen);
-		if (rc != WW_OK)
-			break;
-		grown = realloc(r->segs, (r->nsegs + 1) * sizeof(*grown));
-		if (grown == NULL) {
-			segment_close(s);
-			rc = WW_ENOMEM;
-			break;
-		}
-		r->segs = grown;
-		r->segs[r->nsegs++] = s;
-	}
+	for (size_t i = 0; rc == WW_OK && i < n; i++)
+		if (!reader_has(r, names[i].name))
+			rc = reader_add(r, &names[i], err, errlen);
 	free(names);
 	if (rc == WW_OK) {
 		r->dir_mtime = st.st_mtim;
+		r->dir_nlink = (unsigned long)st.st_nlink;
 		r->listed_at = time(NULL);
+		r->listed_mono = reader_mono_ns();
 		r->listed = 1;
 	}
 	if (r->nsegs > 1)
@@ -248,6 +275,20 @@ reader_outcome_in(struct segment *s, uint64_t request_seq, uint64_t *seq)
 	return rc;
 }
 
+/* The outcome is in the request's segment or a later one. */
+static int
+reader_outcome(struct journal_reader *r, uint64_t request_seq, uint64_t *seq)
+{
+	int rc = WW_ENOTFOUND;
+
+	for (size_t i = r->nsegs; i-- > 0;) {
+		rc = reader_outcome_in(r->segs[i], request_seq, seq);
+		if (rc != WW_ENOTFOUND || r->segs[i]->name.first <= request_seq)
+			break;
+	}
+	return rc;
+}
+
 int
 journal_get_outcome(struct journal_reader *r, uint64_t request_seq,
                     Ww__Record **out, char *err, size_t errlen)
@@ -256,13 +297,10 @@ journal_get_outcome(struct journal_reader *r, uint64_t request_seq,
 	int rc = WW_ENOTFOUND;
 
 	*out = NULL;
-	(void)journal_reader_refresh(r, NULL, 0);
-	/* The outcome is in the request's segment or a later one. */
-	for (size_t i = r->nsegs; i-- > 0;) {
-		rc = reader_outcome_in(r->segs[i], request_seq, &seq);
-		if (rc != WW_ENOTFOUND || r->segs[i]->name.first <= request_seq)
-			break;
-	}
+	rc = reader_outcome(r, request_seq, &seq);
+	/* Not found: it may be in a segment created since we last looked. */
+	if (rc == WW_ENOTFOUND && journal_reader_refresh(r, NULL, 0) == WW_OK)
+		rc = reader_outcome(r, request_seq, &seq);
 	if (rc == WW_OK)
 		return journal_get(r, seq, out, err, errlen);
 	return reader_fail(rc, err, errlen, "request %llu: no outcome (%s)",

@@ -22,7 +22,9 @@ struct journal_reader {
 	size_t nsegs;
 	struct chain_hasher *hasher;
 	struct timespec dir_mtime; /* of dir when last listed */
+	unsigned long dir_nlink;   /* subdirectories change it */
 	time_t listed_at;          /* wall clock of that listing */
+	int64_t listed_mono;       /* and monotonic, in ns */
 	int listed;
 };
 
