@@ -57,11 +57,16 @@ wbuf_key(struct wbuf *b, const char *key)
 
 	if (b->len > 0)
 		rc = wbuf_put(b, ".", 1);
-	for (const char *p = key; rc == WW_OK && *p != '\0'; p++) {
-		if (*p == '.' || *p == '[' || *p == ']' || *p == '\\')
+	for (const char *p = key; rc == WW_OK && *p != '\0';) {
+		size_t run = strcspn(p, ".[]\\");
+
+		rc = wbuf_put(b, p, run);
+		p += run;
+		if (rc == WW_OK && *p != '\0') {
 			rc = wbuf_put(b, "\\", 1);
-		if (rc == WW_OK)
-			rc = wbuf_put(b, p, 1);
+			if (rc == WW_OK)
+				rc = wbuf_put(b, p++, 1);
+		}
 	}
 	if (rc == WW_OK && b->s == NULL)
 		rc = wbuf_put(b, "", 0);
