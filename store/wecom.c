@@ -597,6 +597,7 @@ struct wdec {
 	char *err;
 	size_t errlen;
 	int scrubbed; /* a body secret was replaced */
+	int scrub_ok; /* every body secret was found and replaced */
 };
 
 static int dec_fail(struct wdec *d, const char *fmt, ...)
@@ -1904,6 +1905,7 @@ dec_body(struct wdec *d, const struct wecom_endpoint *e, int generic)
 	if (rc == WW_EPARSE)
 		return dec_fail(d, "JSON nested deeper than %d",
 		                WECOM_MAX_JSON_DEPTH);
+	d->scrub_ok = rc == WW_OK;
 	if (rc == WW_OK && e != NULL && e->decode != NULL)
 		rc = e->decode(d);
 	if (rc == WW_OK && generic) {
@@ -1925,12 +1927,11 @@ dec_body(struct wdec *d, const struct wecom_endpoint *e, int generic)
 }
 
 static int
-dec_run(struct wdec *d, const char *path, const uint8_t *body, size_t len,
-        enum wecom_class cls, const struct wecom_endpoint *e)
+dec_run(struct wdec *d, const uint8_t *body, size_t len, enum wecom_class cls,
+        const struct wecom_endpoint *e)
 {
 	int rc, generic;
 
-	(void)path;
 	if (cls == WECOM_UPLOAD || (len == 0 && cls != WECOM_MESSAGE))
 		return WW_OK;
 	rc = json_parse(body, len, &d->root, d->err, d->errlen);
@@ -1941,7 +1942,8 @@ dec_run(struct wdec *d, const char *path, const uint8_t *body, size_t len,
 	generic =
 	    cls == WECOM_MESSAGE || json_object_get(d->root, "msgtype") != NULL;
 	rc = dec_body(d, e, generic);
-	if (rc == WW_OK || rc == WW_EPARSE) {
+	/* A body is stored only once every secret in it is replaced. */
+	if ((rc == WW_OK || rc == WW_EPARSE) && d->scrub_ok) {
 		int src = dec_store_body(d, body, len);
 
 		if (src != WW_OK)
@@ -1958,7 +1960,8 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
              size_t errlen)
 {
 	char why[256] = "";
-	struct wdec d = {key, NULL, NULL, {0}, {0}, {0}, why, sizeof(why), 0};
+	struct wdec d = {key, NULL, NULL,        {0}, {0},
+	                 {0}, why,  sizeof(why), 0,   0};
 	const struct wecom_endpoint *e = NULL;
 	enum wecom_class cls = WECOM_NOT_API;
 	char *ep = NULL;
@@ -1983,7 +1986,7 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 	if (rc == WW_OK)
 		rc = dec_query(key, query, d.msg, cls);
 	if (rc == WW_OK)
-		rc = dec_run(&d, path, body, len, cls, e);
+		rc = dec_run(&d, body, len, cls, e);
 	if (rc == WW_EPARSE) {
 		werr(err, errlen, "%s", why);
 		if (record_set_str(&d.msg->decode_error, why) != WW_OK)
@@ -2337,7 +2340,8 @@ wecom_decode_upload(const struct secret *key, const char *path,
                     char *err, size_t errlen)
 {
 	char why[256] = "", *kind = NULL;
-	struct wdec d = {key, NULL, NULL, {0}, {0}, {0}, why, sizeof(why), 0};
+	struct wdec d = {key, NULL, NULL,        {0}, {0},
+	                 {0}, why,  sizeof(why), 0,   0};
 	struct multipart *form = NULL;
 	int rc;
 

@@ -79,8 +79,9 @@ enum wecom_class wecom_classify(const char *path);
  *   WECOM_MAX_JSON_DEPTH and more than WECOM_MAX_TEXT_PARTS texts are
  *   WW_EPARSE.
  * - WECOM_UPLOAD paths give endpoint and token only: use
- *   wecom_decode_upload().  WECOM_OTHER / WECOM_NOT_API paths never fail
- *   on their body (WW_OK; body stored only when it is JSON).
+ *   wecom_decode_upload().  WECOM_OTHER / WECOM_NOT_API paths do not fail
+ *   on their body (WW_OK; body stored only when it is JSON), unless it is
+ *   a JSON object with a "msgtype" whose generic scan fails.
  */
 int wecom_decode(const struct secret *key, const char *path, const char *query,
                  const uint8_t *body, size_t len, Ww__Message **out, char *err,

@@ -67,7 +67,7 @@ redact_all(const uint8_t *body, size_t len, const Ww__Message *msg,
 static void
 answers(const struct secret *key, const uint8_t *data, size_t size)
 {
-	char *errmsg = NULL, *msgid = NULL, *q, d[SECRET_DIGEST_LEN];
+	char *errmsg = NULL, *msgid = NULL, *q, *sq, d[SECRET_DIGEST_LEN];
 	int64_t code, exp;
 	uint8_t *out = NULL;
 	size_t outlen;
@@ -79,8 +79,8 @@ answers(const struct secret *key, const uint8_t *data, size_t size)
 	(void)wecom_scrub_answer(key, data, size, &out, &outlen);
 	free(out);
 	q = strndup((const char *)data, size);
-	if (q != NULL && wecom_scrub_query(key, q, &out) == WW_OK)
-		free(out);
+	if (q != NULL && wecom_scrub_query(key, q, &sq) == WW_OK)
+		free(sq);
 	free(q);
 }
 
