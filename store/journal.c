@@ -886,7 +886,9 @@ journal_append_take(struct journal *j, Ww__Record *rec, journal_done_cb done_cb,
 	struct jitem *it;
 	int rc;
 
-	if (j == NULL || rec == NULL) {
+	/* Checkpoints are the writer's alone: only it holds the key. */
+	if (j == NULL || rec == NULL || rec->kind == WW__KIND__CHECKPOINT ||
+	    rec->kind == WW__KIND__KIND_UNSPECIFIED) {
 		record_free(rec);
 		return WW_EINVAL;
 	}

@@ -79,6 +79,10 @@ void journal_close(struct journal *j);
  * prev_hash and hash.  done_cb may be NULL.  Returns WW_OK (done_cb will
  * run exactly once), WW_ECLOSED or WW_ENOMEM (done_cb will not run).
  * Append failures (disk full: WW_ENOSPC, I/O: WW_EIO) arrive in done_cb.
+ * WW_EINVAL (no done_cb) for a CHECKPOINT or kindless record: checkpoints
+ * are written by the writer only.  A record too big to store on its own
+ * (RECORD_MAX_PACKED) fails alone with WW_ELIMIT in done_cb.  Callbacks of
+ * one batch run in queue order; journal_close() runs every pending one.
  */
 int journal_append_take(struct journal *j, Ww__Record *rec,
     journal_done_cb done_cb, void *arg);
@@ -90,6 +94,8 @@ const struct secret *journal_secret(const struct journal *j);
  * Store a blob (e.g. an uploaded file) content-addressed by its SHA-256
  * (deduplicated).  Blobs over max_blob_bytes are not stored (WW_ELIMIT);
  * the caller keeps the hash in the record.  Synchronous and durable.
+ * (The blob rides in the next group commit; the calling thread blocks
+ * until then.  Deduplication is per segment.)
  */
 int journal_put_blob(struct journal *j, const void *data, size_t len,
     unsigned char sha256[32]);
@@ -97,7 +103,11 @@ int journal_put_blob(struct journal *j, const void *data, size_t len,
 /* Writable right now (last commit succeeded, not closed)? 1 or 0. */
 int journal_healthy(const struct journal *j);
 
-/* Open a reader on the journal in dir.  Errors explained in err. */
+/*
+ * Open a reader on the journal in dir.  Errors explained in err.  A reader
+ * is used by one thread at a time; it picks up segments the writer creates
+ * later by itself.
+ */
 int journal_reader_open(const char *dir, struct journal_reader **out, char *err,
     size_t errlen);
 void journal_reader_close(struct journal_reader *r);

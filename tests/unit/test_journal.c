@@ -1408,6 +1408,9 @@ test_append_refusals(void **state)
 	opts_init(&o, f);
 	j = open_journal(&o);
 	assert_int_equal(journal_append_take(j, NULL, NULL, NULL), WW_EINVAL);
+	assert_int_equal(journal_append_take(
+	                     j, record_new(WW__KIND__CHECKPOINT), NULL, NULL),
+	                 WW_EINVAL);
 	/* A record without a callback is fine too. */
 	assert_int_equal(journal_append_take(j, make_tunnel(), NULL, NULL),
 	                 WW_OK);
