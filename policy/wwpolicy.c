@@ -26,6 +26,7 @@
 
 #define WWP_MAX_INPUT (64u << 20) /* policy, test, body and corpus files */
 #define MAX_YAML_DEPTH 64         /* body mappings in test files */
+#define MAX_BODY_NODES 100000 /* YAML nodes in one test body (alias bombs) */
 
 /* Exit codes: 0 success, 1 a check or test failed, 2 usage or I/O. */
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
@@ -467,7 +468,8 @@ policy_strip_unless(const char *text, size_t len, char **out, size_t *outlen)
 
 /* ------------------------------------------------------------- messages */
 
-static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth);
+static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth,
+                            size_t *budget);
 
 /* A plain YAML scalar as JSON would read it: null, bool, number, else a
  * string; a quoted scalar is always a string. */
@@ -497,12 +499,15 @@ yaml_scalar_to_json(yaml_node_t *n)
 }
 
 static json_t *
-yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
+yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *budget)
 {
 	json_t *j = NULL, *v;
 
-	if (n == NULL || depth > MAX_YAML_DEPTH)
+	/* The budget stops alias bombs: aliases share nodes, so a small file
+	 * can name a billion of them. */
+	if (n == NULL || depth > MAX_YAML_DEPTH || *budget == 0)
 		return NULL;
+	(*budget)--;
 	if (n->type == YAML_SCALAR_NODE)
 		return yaml_scalar_to_json(n);
 	if (n->type == YAML_SEQUENCE_NODE) {
@@ -510,7 +515,7 @@ yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
 		for (yaml_node_item_t *it = n->data.sequence.items.start;
 		     j != NULL && it < n->data.sequence.items.top; it++) {
 			v = yaml_to_json(doc, yaml_document_get_node(doc, *it),
-			                 depth + 1);
+			                 depth + 1, budget);
 			if (v == NULL || json_array_append_new(j, v) != 0) {
 				json_decref(j);
 				j = NULL;
@@ -523,7 +528,7 @@ yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
 	     j != NULL && p < n->data.mapping.pairs.top; p++) {
 		const char *k = scalar(yaml_document_get_node(doc, p->key));
 		v = yaml_to_json(doc, yaml_document_get_node(doc, p->value),
-		                 depth + 1);
+		                 depth + 1, budget);
 		if (k == NULL || v == NULL ||
 		    json_object_set_new(j, k, v) != 0) {
 			json_decref(v);
@@ -885,9 +890,13 @@ case_message(const char *file, yaml_document_t *doc, yaml_node_t *tc,
 		                         body->data.scalar.length, m, err,
 		                         errlen);
 	}
-	json_t *j = yaml_to_json(doc, body, 0);
+	size_t budget = MAX_BODY_NODES;
+	json_t *j = yaml_to_json(doc, body, 0, &budget);
 	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
-		snprintf(err, errlen, "body: cannot be turned into JSON");
+		snprintf(err, errlen,
+		         "body: cannot be turned into JSON (deeper than %d or "
+		         "more than %d nodes?)",
+		         MAX_YAML_DEPTH, MAX_BODY_NODES);
 		json_decref(j);
 		return WW_EINVAL;
 	}

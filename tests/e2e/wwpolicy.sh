@@ -142,6 +142,24 @@ out=$("$WP" test "$D/policy.yaml" "$D/bad-cases.yaml" 2>&1)
 ww_is "$?" 1 "a malformed case fails"
 ww_like "$out" "unknown key \"expekt\"" "and says why"
 
+# An alias bomb in a test body is refused quickly, not expanded.
+{
+	echo 'a: &a [x, x, x, x, x, x, x, x, x, x]'
+	prev=a
+	for n in b c d e f g h; do
+		echo "$n: &$n [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"
+		prev=$n
+	done
+	echo 'tests:'
+	echo '  - name: bomb'
+	echo '    endpoint: message/send'
+	echo '    body: {"touser": "a", "msgtype": "text", "text": {"content": "x"}, "x": *h}'
+	echo '    expect: {action: allow}'
+} >"$D/bomb.yaml"
+out=$(timeout 20 "$WP" test "$D/policy.yaml" "$D/bomb.yaml" 2>&1)
+ww_is "$?" 1 "a YAML alias bomb in a test body fails (bounded time)"
+ww_like "$out" "more than [0-9]+ nodes" "and says why"
+
 # ---- explain
 out=$("$WP" explain "$D/policy.yaml" --record "$D/export.jsonl#1")
 ww_is "$?" 0 "explain a journal record"
