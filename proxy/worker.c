@@ -26,6 +26,7 @@
 
 #define WORKER_TICK_MS 1000
 #define WORKER_DRAIN_POLL_MS 20
+#define WORKER_QUIET_POLLS 5
 
 struct worker_lis {
 	struct worker *w;
@@ -49,9 +50,11 @@ struct worker {
 	SSL_CTX **tls;         /* this worker's references */
 	struct exchange_env xenv;
 	unsigned drain_ms;        /* set by worker_stop() before ev_stop */
-	struct timeval drain_end; /* monotonic, by the base's clock */
+	struct timeval drain_end; /* by the base's cached clock */
 	unsigned long refused;    /* connections over max_connections */
 	int reachable;            /* atomic */
+	int stop_requested;       /* atomic: worker_stop() was called */
+	unsigned quiet_polls;     /* drain polls in a row with nothing left */
 };
 
 static void
@@ -124,19 +127,26 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	struct timeval now;
+	size_t open, pending;
 
 	(void)fd;
 	(void)what;
 	event_base_gettimeofday_cached(w->base, &now);
-	if ((conn_set_count(w->conns) == 0 &&
-	     upstream_pending(w->upstream) == 0) ||
-	    evutil_timercmp(&now, &w->drain_end, >=)) {
-		if (conn_set_count(w->conns) > 0)
-			log_warnx("worker %u: drain timeout with %zu "
-			          "connections open",
-			          w->idx, conn_set_count(w->conns));
-		event_base_loopexit(w->base, NULL);
-	}
+	open = conn_set_count(w->conns);
+	pending = upstream_pending(w->upstream);
+	/*
+	 * Quiet for a few polls in a row: an exchange whose client left may
+	 * be between its journal commit and its upstream call.
+	 */
+	w->quiet_polls = open == 0 && pending == 0 ? w->quiet_polls + 1 : 0;
+	if (w->quiet_polls < WORKER_QUIET_POLLS &&
+	    evutil_timercmp(&now, &w->drain_end, <))
+		return;
+	if (open > 0 || pending > 0)
+		log_warnx("worker %u: drain timeout with %zu connections and "
+		          "%zu upstream calls left",
+		          w->idx, open, pending);
+	event_base_loopexit(w->base, NULL);
 }
 
 static void
@@ -310,6 +320,9 @@ worker_reload(struct worker *w)
 void
 worker_stop(struct worker *w, unsigned drain_ms)
 {
+	/* Only the first request counts: a later one must not cut the drain. */
+	if (__atomic_exchange_n(&w->stop_requested, 1, __ATOMIC_ACQ_REL))
+		return;
 	w->drain_ms = drain_ms;
 	/* The base's lock (evthread) orders drain_ms before the callback. */
 	event_active(w->ev_stop, EV_TIMEOUT, 1);
@@ -338,6 +351,20 @@ worker_free_events(struct worker *w)
 	for (size_t i = 0; i < WW_NELEM(evs); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
+}
+
+void
+worker_cancel(struct worker *w)
+{
+	/* The loop is over: its periodic events must not run again. */
+	event_del(w->ev_drain);
+	event_del(w->ev_tick);
+	conn_set_free(w->conns);
+	w->conns = NULL;
+	/* Calls end through their callbacks: OUTCOME records, journal open. */
+	upstream_free(w->upstream);
+	w->upstream = NULL;
+	event_base_loop(w->base, EVLOOP_NONBLOCK);
 }
 
 void

@@ -64,6 +64,13 @@ void worker_stop(struct worker *w, unsigned drain_ms);
 void worker_join(struct worker *w);
 
 /*
+ * After worker_join(), before journal_close(): close the connections left
+ * (their exchanges are detached) and end the upstream calls left (their
+ * exchanges write their OUTCOME records while the journal is still open).
+ */
+void worker_cancel(struct worker *w);
+
+/*
  * After journal_close(): let exchanges woken by the journal's final
  * callbacks finish, then free everything.  NULL is a no-op.
  */

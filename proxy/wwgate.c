@@ -579,14 +579,22 @@ wwgate_start(struct gate *g)
 	return WW_OK;
 }
 
-/* The order matters: see exchange.h, "Threads and lifetimes". */
+/*
+ * The order matters (exchange.h, "Threads and lifetimes", adapted): the
+ * workers drain and stop; what is left is cancelled while the journal is
+ * still open, so that aborted upstream calls write their OUTCOME records;
+ * then the journal is flushed and closed; then the exchanges its last
+ * callbacks woke run to their end, and everything is freed.
+ */
 static void
 wwgate_shutdown(struct gate *g)
 {
 	for (size_t i = 0; i < g->n_workers; i++)
-		worker_stop(g->workers[i], 0);
+		worker_stop(g->workers[i], g->conf->drain_timeout_ms);
 	for (size_t i = 0; i < g->n_workers; i++)
 		worker_join(g->workers[i]);
+	for (size_t i = 0; i < g->n_workers; i++)
+		worker_cancel(g->workers[i]);
 	admin_free(g->admin);
 	journal_close(g->sh.journal);
 	for (size_t i = 0; i < g->n_workers; i++)

@@ -124,9 +124,10 @@ ww_like "$("$top_builddir/wwjournal" -j "$WW_TMP/journal" show "$seq" | grep 've
 
 # SIGTERM while a request waits for a slow upstream: it is answered.
 ww_fake_mode up stall '"delay_ms":1500,"times":1'
+n=$(fakes)
 ww_curl -o "$WW_TMP/slow.out" "$url/cgi-bin/user/get?userid=slow" &
 cpid=$!
-ww_fake_wait_count up $((n + 1 + 2 + 1)) 10 || true
+ww_fake_wait_count up $((n + 1)) 10 || ww_diag "the slow request did not arrive"
 kill -TERM "$gwpid"
 wait "$cpid"
 ww_like "$(cat "$WW_TMP/slow.out")" '"errcode":0' "SIGTERM: the request in flight is answered"
