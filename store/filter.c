@@ -135,7 +135,7 @@ filter_parse_relative(const char *s, int64_t now_ns, int64_t *out)
 	default:
 		return WW_EINVAL;
 	}
-	if (!(n >= 0 && n * unit < 1e10)) /* ~300 years */
+	if (!(n >= 0 && n * unit < 9e9)) /* ~285 years: fits int64 ns */
 		return WW_EINVAL;
 	*out = now_ns - (int64_t)(n * unit * 1e9);
 	return WW_OK;
@@ -263,6 +263,9 @@ filter_parse_iso(const char *s, int64_t *out)
 	if (filter_parse_zone(p, &off) != WW_OK)
 		return WW_EINVAL;
 	days = filter_days_from_civil(y, (unsigned)mo, (unsigned)d);
+	/* int64 nanoseconds reach from 1677 to 2262: stay well inside. */
+	if (days < -106000 || days > 106000)
+		return WW_EINVAL;
 	*out = (days * 86400 - off) * NS_PER_SEC + tod;
 	return WW_OK;
 }
