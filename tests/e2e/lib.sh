@@ -216,13 +216,28 @@ ww_release_ports() {
 # ---------------------------------------------------------- processes
 
 # ww_spawn NAME CMD...: start CMD in the background, output in
-# $WW_TMP/NAME.log, pid in $WW_TMP/NAME.pid; stopped at exit.
+# $WW_TMP/NAME.log, its pid in $WW_TMP/NAME.pid (the program's own pid:
+# signals sent to it reach the program); stopped at exit.  A watcher
+# subshell waits for it and writes its exit status to $WW_TMP/NAME.status,
+# so ww_exit_status and ww_stop work from any subshell ($( ) included).
 ww_spawn() {
-	local name=$1
+	local name=$1 i
 	shift
-	"$@" >"$WW_TMP/$name.log" 2>&1 </dev/null &
-	echo $! >"$WW_TMP/$name.pid"
-	echo $! >>"$WW_TMP/.pids"
+	rm -f "$WW_TMP/$name.pid" "$WW_TMP/$name.status"
+	(
+		"$@" >"$WW_TMP/$name.log" 2>&1 </dev/null &
+		cpid=$!
+		echo $cpid >"$WW_TMP/$name.pid.tmp"
+		mv "$WW_TMP/$name.pid.tmp" "$WW_TMP/$name.pid"
+		wait $cpid
+		echo $? >"$WW_TMP/$name.status.tmp"
+		mv "$WW_TMP/$name.status.tmp" "$WW_TMP/$name.status"
+	) &
+	for ((i = 0; i < 500; i++)); do
+		[ -s "$WW_TMP/$name.pid" ] && break
+		sleep 0.01
+	done
+	cat "$WW_TMP/$name.pid" >>"$WW_TMP/.pids"
 }
 
 ww_pid() {
@@ -235,46 +250,41 @@ ww_alive() {
 }
 
 # ww_stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (5).
-# Returns 1 when it had to be killed (or had already ended), else its exit
-# status (143 for a program that lets TERM kill it; a sanitizer's leak
-# report makes it non-zero), 0 for a process that is not our child.
+# Returns 0 when it ended on TERM (or had already ended), 1 when it had to
+# be killed.
 ww_stop_pid() {
-	local pid=$1 i n=$((${2:-5} * 20)) rc
-	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 1; }
+	local pid=$1 i n=$((${2:-5} * 20))
+	kill -TERM "$pid" 2>/dev/null || return 0
 	for ((i = 0; i < n; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
 	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		return 1
-	fi
-	wait "$pid" 2>/dev/null
-	rc=$?
-	[ $rc -eq 127 ] && rc=0 # not a child of this shell
-	return $rc
+	kill -KILL "$pid" 2>/dev/null
+	return 1
 }
 
-# ww_stop NAME [SECONDS]: stop what ww_spawn NAME started.
-ww_stop() {
-	local pid
-	pid=$(ww_pid "$1") || return 0
-	ww_stop_pid "$pid" "${2:-5}"
-}
-
-# ww_exit_status NAME: wait for NAME to end (bounded by SECONDS, 10) and
-# print its exit status; only for a child of this shell.
+# ww_exit_status NAME [SECONDS]: wait (at most SECONDS, default 10) for
+# what ww_spawn NAME started to end, and print its exit status (128+N when
+# signal N ended it).  Fails if it is still running.
 ww_exit_status() {
-	local pid i n=$((${2:-10} * 20))
-	pid=$(ww_pid "$1") || return 1
+	local i n=$((${2:-10} * 20))
 	for ((i = 0; i < n; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
+		[ -s "$WW_TMP/$1.status" ] && break
 		sleep 0.05
 	done
-	kill -0 "$pid" 2>/dev/null && return 1
-	wait "$pid"
-	echo $?
+	cat "$WW_TMP/$1.status" 2>/dev/null
+}
+
+# ww_stop NAME [SECONDS]: stop what ww_spawn NAME started: SIGTERM, SIGKILL
+# after SECONDS (5).  Returns its exit status (a sanitizer's report at exit
+# makes it non-zero; 143 for a program that lets TERM kill it), 1 when it
+# had to be killed.
+ww_stop() {
+	local pid st
+	pid=$(ww_pid "$1") || return 0
+	ww_stop_pid "$pid" "${2:-5}" || return 1
+	st=$(ww_exit_status "$1" 2) || return 1
+	return "${st:-1}"
 }
 
 ww_cleanup() {
