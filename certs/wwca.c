@@ -74,8 +74,10 @@ wwca_days(const char *s)
 
 /* ------------------------------------------------------------- init */
 
+/* Parse init's options into p (nc: storage for the constraints);
+ * returns -1 to go on, else the exit status. */
 static int
-wwca_init(int argc, char **argv)
+wwca_init_opts(int argc, char **argv, struct ca_params *p, const char **nc)
 {
 	static const struct option opts[] = {
 	    {"rsa", no_argument, NULL, 'r'},
@@ -86,60 +88,57 @@ wwca_init(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	long days;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'r') {
+			p->keytype = CA_KEY_RSA3072;
+		} else if (ch == 'n' && p->npermitted < WWCA_MAX_NAMES) {
+			nc[p->npermitted++] = optarg;
+		} else if (ch == 'c') {
+			p->common_name = optarg;
+		} else if (ch == 'o') {
+			p->organization = optarg;
+		} else if (ch == 'd' && (days = wwca_days(optarg)) > 0) {
+			p->days = (unsigned)days;
+		} else {
+			return wwca_usage(ch == 'h' ? 0 : 2);
+		}
+	}
+	return optind + 1 == argc ? -1 : wwca_usage(2);
+}
+
+static int
+wwca_init(int argc, char **argv)
+{
 	const char *nc[WWCA_MAX_NAMES];
 	struct ca_params p = {.permitted_dns = nc};
 	struct ca *ca = NULL;
-	long days;
-	int ch, rc;
+	const char *dir;
+	int rc;
 
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'r':
-			p.keytype = CA_KEY_RSA3072;
-			break;
-		case 'n':
-			if (p.npermitted == WWCA_MAX_NAMES)
-				return wwca_usage(2);
-			nc[p.npermitted++] = optarg;
-			break;
-		case 'c':
-			p.common_name = optarg;
-			break;
-		case 'o':
-			p.organization = optarg;
-			break;
-		case 'd':
-			if ((days = wwca_days(optarg)) < 0)
-				return wwca_usage(2);
-			p.days = (unsigned)days;
-			break;
-		case 'h':
-			return wwca_usage(0);
-		default:
-			return wwca_usage(2);
-		}
-	}
-	if (optind + 1 != argc)
-		return wwca_usage(2);
-	if (mkdir(argv[optind], 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "wwca: %s: %s\n", argv[optind],
-		        strerror(errno));
+	rc = wwca_init_opts(argc, argv, &p, nc);
+	if (rc >= 0)
+		return rc;
+	dir = argv[optind];
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "wwca: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
 	rc = ca_create(&p, &ca);
 	if (rc != WW_OK)
 		return wwca_fail("creating the CA", rc);
-	rc = ca_save(ca, argv[optind]);
+	rc = ca_save(ca, dir);
 	ca_free(ca);
 	if (rc == WW_EEXIST) {
 		fprintf(stderr, "wwca: %s already holds a CA; not replaced\n",
-		        argv[optind]);
+		        dir);
 		return 1;
 	}
 	if (rc != WW_OK)
-		return wwca_fail(argv[optind], rc);
-	printf("created %s/ca.crt and %s/ca.key (mode 0600)\n", argv[optind],
-	       argv[optind]);
+		return wwca_fail(dir, rc);
+	printf("created %s/ca.crt and %s/ca.key (mode 0600)\n", dir, dir);
 	return 0;
 }
 

@@ -87,6 +87,7 @@ struct fake_opts {
 	int plain;
 	long max_body;
 	long timeout_s;
+	char portaddr[32]; /* storage for --port */
 };
 
 struct fake {
@@ -851,90 +852,105 @@ fake_num(const char *s, long min, long max)
 	return v;
 }
 
-static void
-fake_parse_args(int argc, char **argv, struct fake_opts *o, struct fake_mode *m)
-{
-	static const struct option longopts[] = {
-	    {"listen", required_argument, NULL, 'l'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"port-file", required_argument, NULL, 'P'},
-	    {"cert", required_argument, NULL, 'c'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"plain", no_argument, NULL, 'n'},
-	    {"record", required_argument, NULL, 'r'},
-	    {"pid-file", required_argument, NULL, 'i'},
-	    {"mode", required_argument, NULL, 'm'},
-	    {"errcode", required_argument, NULL, 'e'},
-	    {"errmsg", required_argument, NULL, 'E'},
-	    {"delay-ms", required_argument, NULL, 'd'},
-	    {"times", required_argument, NULL, 't'},
-	    {"max-body", required_argument, NULL, 'b'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	static char portaddr[32];
-	int ch;
+static const struct option fake_longopts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"port", required_argument, NULL, 'p'},
+    {"port-file", required_argument, NULL, 'P'},
+    {"cert", required_argument, NULL, 'c'},
+    {"key", required_argument, NULL, 'k'},
+    {"plain", no_argument, NULL, 'n'},
+    {"record", required_argument, NULL, 'r'},
+    {"pid-file", required_argument, NULL, 'i'},
+    {"mode", required_argument, NULL, 'm'},
+    {"errcode", required_argument, NULL, 'e'},
+    {"errmsg", required_argument, NULL, 'E'},
+    {"delay-ms", required_argument, NULL, 'd'},
+    {"times", required_argument, NULL, 't'},
+    {"max-body", required_argument, NULL, 'b'},
+    {"timeout", required_argument, NULL, 'T'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
 
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-			o->listen = optarg;
-			break;
-		case 'p':
-			snprintf(portaddr, sizeof(portaddr), "127.0.0.1:%ld",
-			         fake_num(optarg, 0, 65535));
-			o->listen = portaddr;
-			break;
-		case 'P':
-			o->port_file = optarg;
-			break;
-		case 'c':
-			o->cert = optarg;
-			break;
-		case 'k':
-			o->key = optarg;
-			break;
-		case 'n':
-			o->plain = 1;
-			break;
-		case 'r':
-			o->record = optarg;
-			break;
-		case 'i':
-			o->pid_file = optarg;
-			break;
-		case 'm':
-			if (fake_kind_parse(optarg, &m->kind) != 0) {
-				fake_usage(stderr);
-				exit(2);
-			}
-			break;
-		case 'e':
-			m->errcode = fake_num(optarg, INT32_MIN, INT32_MAX);
-			break;
-		case 'E':
-			snprintf(m->errmsg, sizeof(m->errmsg), "%s", optarg);
-			break;
-		case 'd':
-			m->delay_ms = fake_num(optarg, 0, 3600000);
-			break;
-		case 't':
-			m->times = fake_num(optarg, 0, LONG_MAX);
-			break;
-		case 'b':
-			o->max_body = fake_num(optarg, 1, 1L << 30);
-			break;
-		case 'T':
-			o->timeout_s = fake_num(optarg, 1, 86400);
-			break;
-		case 'h':
-			fake_usage(stdout);
-			exit(0);
-		default:
+/* The behaviour options; 0 when ch is not one of them. */
+static int
+fake_opt_mode(int ch, const char *arg, struct fake_mode *m)
+{
+	switch (ch) {
+	case 'm':
+		if (fake_kind_parse(arg, &m->kind) != 0) {
 			fake_usage(stderr);
 			exit(2);
 		}
+		return 1;
+	case 'e':
+		m->errcode = fake_num(arg, INT32_MIN, INT32_MAX);
+		return 1;
+	case 'E':
+		snprintf(m->errmsg, sizeof(m->errmsg), "%s", arg);
+		return 1;
+	case 'd':
+		m->delay_ms = fake_num(arg, 0, 3600000);
+		return 1;
+	case 't':
+		m->times = fake_num(arg, 0, LONG_MAX);
+		return 1;
+	}
+	return 0;
+}
+
+/* The server options; 0 when ch is not one of them. */
+static int
+fake_opt_server(int ch, const char *arg, struct fake_opts *o)
+{
+	switch (ch) {
+	case 'l':
+		o->listen = arg;
+		return 1;
+	case 'p':
+		snprintf(o->portaddr, sizeof(o->portaddr), "127.0.0.1:%ld",
+		         fake_num(arg, 0, 65535));
+		o->listen = o->portaddr;
+		return 1;
+	case 'P':
+		o->port_file = arg;
+		return 1;
+	case 'c':
+		o->cert = arg;
+		return 1;
+	case 'k':
+		o->key = arg;
+		return 1;
+	case 'n':
+		o->plain = 1;
+		return 1;
+	case 'r':
+		o->record = arg;
+		return 1;
+	case 'i':
+		o->pid_file = arg;
+		return 1;
+	case 'b':
+		o->max_body = fake_num(arg, 1, 1L << 30);
+		return 1;
+	case 'T':
+		o->timeout_s = fake_num(arg, 1, 86400);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+fake_parse_args(int argc, char **argv, struct fake_opts *o, struct fake_mode *m)
+{
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", fake_longopts, NULL)) != -1) {
+		if (fake_opt_mode(ch, optarg, m) ||
+		    fake_opt_server(ch, optarg, o))
+			continue;
+		fake_usage(ch == 'h' ? stdout : stderr);
+		exit(ch == 'h' ? 0 : 2);
 	}
 	if (optind != argc ||
 	    (!o->plain && (o->cert == NULL || o->key == NULL))) {
