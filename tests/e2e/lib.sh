@@ -470,3 +470,18 @@ ww_stop_gateway() {
 ww_gateway_log() {
 	echo "$WW_TMP/wwgate.log"
 }
+
+# ------------------------------------------------------ privileges
+
+# ww_have_netns: can this test create network namespaces (root, ip, and
+# a kernel and container that allow it)?  Use it to skip, with a clear
+# reason, tests that need a namespace of their own:
+#   ww_have_netns || ww_skip_all "needs root and ip netns"
+ww_have_netns() {
+	local ns=wwtest$$
+	[ "$(id -u)" -eq 0 ] || return 1
+	command -v ip >/dev/null || return 1
+	ip netns add "$ns" 2>/dev/null || return 1
+	ip netns del "$ns" 2>/dev/null
+	return 0
+}
