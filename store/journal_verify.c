@@ -241,7 +241,9 @@ verify_record(struct vstate *vs, uint64_t seq, const MDB_val *val)
 /*
  * The first record present anchors the chain: sequence 1 (prev_hash zero),
  * or, when retention removed whole old segments, the first record of the
- * oldest remaining segment, which must start where its name says.
+ * oldest remaining segment, which must start where its name says.  (So
+ * removing whole segments from the start is indistinguishable from
+ * retention; anything else is reported.)
  */
 static int
 verify_anchor(struct vstate *vs, const struct segment *s, uint64_t seq,
@@ -249,9 +251,9 @@ verify_anchor(struct vstate *vs, const struct segment *s, uint64_t seq,
 {
 	struct chain_fields f;
 
-	vs->expect = 1;
-	if (seq == 1 || s->name.first <= 1 || seq != s->name.first)
-		return WW_OK;
+	vs->expect = s->name.first > 1 ? s->name.first : 1;
+	if (seq != vs->expect || seq == 1)
+		return WW_OK; /* verify_record names what is missing */
 	if (chain_parse(val->mv_data, val->mv_size, &f, NULL, 0) != WW_OK ||
 	    f.prev_hash_len != RECORD_HASH_LEN)
 		return WW_OK; /* verify_record reports it */

@@ -1094,6 +1094,63 @@ test_tamper_replace_checkpoint(void **state)
 	expect_bad(f, NULL, 22, "another key");
 }
 
+/* The n-th (0-based) segment directory of the journal, by name. */
+static void
+segment_path(const struct fixture *f, int n, char *out, size_t len)
+{
+	struct dirent **list;
+	int count = scandir(f->dir, &list, NULL, alphasort), k = 0;
+
+	assert_true(count > 0);
+	out[0] = '\0';
+	for (int i = 0; i < count; i++) {
+		if (list[i]->d_name[0] >= '0' && list[i]->d_name[0] <= '9' &&
+		    k++ == n)
+			snprintf(out, len, "%s/%s", f->dir, list[i]->d_name);
+		free(list[i]);
+	}
+	free(list);
+	assert_true(out[0] != '\0');
+}
+
+static void
+test_segment_retention_and_loss(void **state)
+{
+	struct fixture *f = *state;
+	struct clock clk;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_verify_result res;
+	char first[512], middle[512];
+	uint64_t middle_first = 0;
+
+	atomic_store(&clk.ns, 1769774400LL * 1000000000);
+	opts_init(&o, f);
+	o.segment = "day";
+	o.clock_ns = test_clock;
+	o.clock_arg = &clk;
+	j = open_journal(&o);
+	for (int d = 0; d < 3; d++) {
+		for (int i = 0; i < 3; i++) {
+			uint64_t s = append(j, make_request("a", "x"));
+			if (d == 1 && i == 0)
+				middle_first = s;
+		}
+		atomic_fetch_add(&clk.ns, 86400LL * 1000000000);
+	}
+	journal_close(j);
+	segment_path(f, 0, first, sizeof(first));
+	segment_path(f, 1, middle, sizeof(middle));
+
+	/* Losing a segment in the middle is caught at its first record. */
+	nftw(middle, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	expect_bad(f, NULL, middle_first, "missing");
+	/* Retention drops whole old segments: the rest still verifies. */
+	nftw(first, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, 4); /* 3 records + the closing one */
+}
+
 /* ---- malformed values --------------------------------------------------- */
 
 static void
@@ -1437,6 +1494,7 @@ main(void)
 	    T(test_tamper_swap),
 	    T(test_tamper_cut_tail),
 	    T(test_tamper_replace_checkpoint),
+	    T(test_segment_retention_and_loss),
 	    T(test_malformed_values),
 	    T(test_wrong_schema_caught_by_verify),
 	    T(test_full_disk_fails_then_recovers),
