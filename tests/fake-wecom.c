@@ -18,7 +18,8 @@
  * recorded requests only, then falls back to ok.  /__fake/... requests are
  * never recorded.  Paths outside /cgi-bin/ answer "success" (text/plain),
  * or the echostr query parameter when there is one: the shape of an
- * internal callback receiver.
+ * internal callback receiver; there, error and garbage answer the same,
+ * while http500, stall, close and reset behave as for /cgi-bin/.
  *
  * A test helper, not part of the product: single-threaded, one event base.
  */
@@ -410,7 +411,8 @@ fake_answer_now(struct evhttp_request *req, const struct fake_mode *m,
 {
 	struct evbuffer *buf;
 
-	if (strncmp(evhttp_request_get_uri(req), "/cgi-bin/", 9) != 0) {
+	if (strncmp(evhttp_request_get_uri(req), "/cgi-bin/", 9) != 0 &&
+	    m->kind != FAKE_HTTP500) {
 		fake_answer_receiver(req);
 		return;
 	}
@@ -535,16 +537,13 @@ static void
 fake_answer(struct fake *f, struct evhttp_request *req,
             const struct fake_mode *m, unsigned long seq)
 {
-	int cgi = strncmp(evhttp_request_get_uri(req), "/cgi-bin/", 9) == 0;
-
-	if (cgi && m->kind == FAKE_STALL) {
+	if (m->kind == FAKE_STALL) {
 		if (m->delay_ms > 0)
 			fake_defer(f, req, &(struct fake_mode){.kind = FAKE_OK},
 			           seq, m->delay_ms);
 		return; /* held until the client or the idle timeout ends it */
 	}
-	if ((cgi && (m->kind == FAKE_CLOSE || m->kind == FAKE_RESET)) ||
-	    m->delay_ms > 0) {
+	if (m->kind == FAKE_CLOSE || m->kind == FAKE_RESET || m->delay_ms > 0) {
 		fake_defer(f, req, m, seq, m->delay_ms);
 		return;
 	}
@@ -629,8 +628,7 @@ fake_request(struct evhttp_request *req, void *arg)
 	seq = ++f->seq;
 	fake_record(f, req, seq);
 	m = f->mode;
-	if (strncmp(uri, "/cgi-bin/", 9) == 0 && f->mode.times > 0 &&
-	    --f->mode.times == 0)
+	if (f->mode.times > 0 && --f->mode.times == 0)
 		f->mode = (struct fake_mode){.kind = FAKE_OK};
 	fake_answer(f, req, &m, seq);
 }

@@ -124,6 +124,12 @@ ww_is "$(curl -sS --max-time 10 "$rx/callback?echostr=abc%2Bd")" abc+d \
 	"plain listener echoes echostr"
 ww_is "$(curl -sS --max-time 10 -d '{}' "$rx/cgi-bin/message/send" |
 	jq -r .errcode)" 85002 "--mode error --errcode on the command line"
+curl -sS --max-time 10 -o /dev/null -X POST -d '{"mode":"http500","times":1}' \
+	"$rx/__fake/mode"
+ww_is "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -d '<xml/>' \
+	"$rx/callback")" 500 "http500 applies to the callback receiver too"
+ww_is "$(curl -sS --max-time 10 -d '<xml/>' "$rx/callback")" success \
+	"and times=1 counts receiver requests"
 head -c 2048 /dev/zero | tr '\0' a >"$WW_TMP/big"
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
 	--data-binary @"$WW_TMP/big" "$rx/cgi-bin/message/send")
