@@ -42,6 +42,7 @@ struct slot {
 	struct exchange *ex;  /* while the exchange runs */
 	struct evbuffer *out; /* the answer, once ready */
 	int ready, close_after, head;
+	int http10; /* an HTTP/1.0 client asked for keep-alive */
 };
 
 struct conn {
@@ -197,8 +198,11 @@ conn_skip_header(const struct http_header *h)
 
 static int
 conn_serialize(struct evbuffer *out, const struct http_response *resp,
-               int close_after, int head)
+               const struct slot *s)
 {
+	const char *conn = s->close_after ? "Connection: close\r\n"
+	                   : s->http10    ? "Connection: keep-alive\r\n"
+	                                  : "";
 	int rc = 0;
 
 	rc |= evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", resp->status,
@@ -210,10 +214,9 @@ conn_serialize(struct evbuffer *out, const struct http_response *resp,
 		                          resp->headers[i].name,
 		                          resp->headers[i].value) < 0;
 	}
-	rc |= evbuffer_add_printf(
-	          out, "Content-Length: %zu\r\n%s\r\n", resp->body_len,
-	          close_after ? "Connection: close\r\n" : "") < 0;
-	if (!head && resp->body_len > 0)
+	rc |= evbuffer_add_printf(out, "Content-Length: %zu\r\n%s\r\n",
+	                          resp->body_len, conn) < 0;
+	if (!s->head && resp->body_len > 0)
 		rc |= evbuffer_add(out, resp->body, resp->body_len);
 	return rc ? WW_ENOMEM : WW_OK;
 }
@@ -275,7 +278,7 @@ conn_on_reply(const struct http_response *resp, void *arg)
 
 	s->ex = NULL;
 	s->ready = 1;
-	if (conn_serialize(s->out, resp, s->close_after, s->head) != WW_OK) {
+	if (conn_serialize(s->out, resp, s) != WW_OK) {
 		conn_log_warnx(s->c, "out of memory writing an answer");
 		s->close_after = 1;
 	}
@@ -324,6 +327,8 @@ conn_dispatch(struct conn *c)
 	s->close_after = !http1_keep_alive(c->reader) || c->set->draining;
 	if (s->close_after)
 		c->no_more = 1;
+	else
+		s->http10 = http1_version(c->reader) == 10;
 	if (exchange_start(c->set->env.xenv, &client, req, conn_on_reply, s,
 	                   &ex) != WW_OK) {
 		/* The slot stays first in line for the refusal. */

@@ -533,6 +533,12 @@ http1_keep_alive(const struct http1 *h)
 	return h->keep_alive;
 }
 
+int
+http1_version(const struct http1 *h)
+{
+	return h->parser.http_major * 10 + h->parser.http_minor;
+}
+
 enum http1_phase
 http1_phase(const struct http1 *h)
 {

@@ -69,6 +69,9 @@ const struct http_request *http1_request(const struct http1 *h);
 /* Whether the connection may carry another request after this one. */
 int http1_keep_alive(const struct http1 *h);
 
+/* The HTTP version of the last request: 10 for 1.0, 11 for 1.1. */
+int http1_version(const struct http1 *h);
+
 /* Where the reader is (for the connection's timeouts). */
 enum http1_phase http1_phase(const struct http1 *h);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -536,6 +537,32 @@ wwgate_workers(struct gate *g)
 	return WW_OK;
 }
 
+/*
+ * A gateway holds two descriptors per exchange (client and upstream):
+ * take every descriptor the hard limit allows, and say when
+ * max_connections cannot fit.
+ */
+static void
+wwgate_nofile(const struct conf *c)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 2 * (rlim_t)c->limits.max_connections + 64)
+		log_warnx("limits.max_connections %u needs about %u "
+		          "descriptors; RLIMIT_NOFILE is %llu",
+		          c->limits.max_connections,
+		          2 * c->limits.max_connections + 64,
+		          (unsigned long long)rl.rlim_cur);
+}
+
 static int
 wwgate_signals(struct gate *g)
 {
@@ -556,6 +583,7 @@ wwgate_start(struct gate *g)
 	char err[512];
 	int rc;
 
+	wwgate_nofile(g->conf);
 	if ((g->base = event_base_new()) == NULL)
 		return WW_ENOMEM;
 	if ((rc = wwgate_shared(g)) != WW_OK || (rc = wwgate_workers(g)) ||

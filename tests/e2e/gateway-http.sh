@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 28
+ww_plan 30
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -56,6 +56,9 @@ out=$(ww_curl -o /dev/null -w '%{num_connects}\n' "$url/cgi-bin/user/get?userid=
 	"$url/cgi-bin/user/get?userid=b" "$url/cgi-bin/user/get?userid=c" |
 	grep -c '^1$')
 ww_is "$out" 1 "curl reuses one connection for three URLs"
+
+ww_is "$(httpc concurrent -n 500)" 500 "500 concurrent connections are all answered"
+ww_is "$(httpc http10)" "200 keep-alive 200" "HTTP/1.0 keep-alive is honoured"
 
 ww_is "$(httpc pipeline -n 8)" "req-0 req-1 req-2 req-3 req-4 req-5 req-6 req-7" \
 	"pipelined requests are answered in order"

@@ -120,6 +120,72 @@ def cmd_raw(args):
     print("\nCLOSED")
 
 
+def cmd_concurrent(args):
+    """N connections open at once, each with one request in flight."""
+    import threading
+    socks, ok, lock = [], [0], threading.Lock()
+    for _ in range(args.n):
+        socks.append(connect(args))
+    req = (b"GET /cgi-bin/user/get?access_token=T&userid=c HTTP/1.1\r\n"
+           b"Host: qyapi.weixin.qq.com\r\n\r\n")
+    for s in socks:
+        s.sendall(req)
+
+    def read(s):
+        try:
+            status, _, _ = Reader(s).response()
+        except (OSError, EOFError):
+            return
+        with lock:
+            ok[0] += status == 200
+
+    threads = [threading.Thread(target=read, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT * 3)
+    for s in socks:
+        s.close()
+    print(ok[0])
+
+
+def cmd_limit(args):
+    """Hold N connections (handshaken), then try one more."""
+    held = [connect(args) for _ in range(args.n)]
+    req = (b"GET /cgi-bin/user/get?userid=l HTTP/1.1\r\n"
+           b"Host: qyapi.weixin.qq.com\r\n\r\n")
+    for s in held:  # each is served: the gateway counted it
+        s.sendall(req)
+        Reader(s).response()
+    try:
+        extra = connect(args)
+        extra.sendall(req)
+        status, _, _ = Reader(extra).response()
+        over = "served %d" % status
+    except (OSError, EOFError, ssl.SSLError):
+        over = "refused"
+    for s in held:
+        s.close()
+    time.sleep(0.5)  # the gateway sees the closes
+    s = connect(args)
+    s.sendall(req)
+    status, _, _ = Reader(s).response()
+    print(over, "then", status)
+
+
+def cmd_http10(args):
+    """HTTP/1.0 with keep-alive: two requests on one connection."""
+    s = connect(args)
+    r = Reader(s)
+    req = (b"GET /cgi-bin/user/get?userid=h HTTP/1.0\r\n"
+           b"Connection: keep-alive\r\n\r\n")
+    s.sendall(req)
+    st1, h1, _ = r.response()
+    s.sendall(req)
+    st2, _, _ = r.response()
+    print(st1, h1.get("connection", "-"), st2)
+
+
 def wait_log(path, needle, count, limit=10.0):
     end = time.time() + limit
     while time.time() < end:
@@ -162,7 +228,8 @@ def main():
     p.add_argument("--new")
     args = p.parse_args()
     {"keepalive": cmd_keepalive, "pipeline": cmd_pipeline, "raw": cmd_raw,
-     "reload": cmd_reload}[args.cmd](args)
+     "reload": cmd_reload, "concurrent": cmd_concurrent, "limit": cmd_limit,
+     "http10": cmd_http10}[args.cmd](args)
 
 
 if __name__ == "__main__":

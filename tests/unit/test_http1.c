@@ -160,8 +160,31 @@ test_pipelined(void **state)
 		assert_string_equal(http1_request(h)->path, want[i]);
 		assert_null(http1_request(h)->query);
 		assert_int_equal(http1_keep_alive(h), i < 2);
+		assert_int_equal(http1_version(h), 11);
 	}
 	assert_int_equal(off, len);
+	http1_free(h);
+}
+
+static void
+test_http10(void **state)
+{
+	const char *reqs = "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+	                   "GET /b HTTP/1.0\r\n\r\n";
+	struct http1 *h = reader();
+	size_t used, off = 0;
+
+	(void)state;
+	/* HTTP/1.0 needs no Host; keep-alive only when asked for. */
+	assert_int_equal(http1_feed(h, reqs, strlen(reqs), &used),
+	                 HTTP1_REQUEST);
+	off += used;
+	assert_int_equal(http1_version(h), 10);
+	assert_true(http1_keep_alive(h));
+	assert_int_equal(http1_feed(h, reqs + off, strlen(reqs) - off, &used),
+	                 HTTP1_REQUEST);
+	assert_string_equal(http1_request(h)->path, "/b");
+	assert_false(http1_keep_alive(h));
 	http1_free(h);
 }
 
@@ -284,6 +307,7 @@ main(void)
 	    cmocka_unit_test(test_simple),
 	    cmocka_unit_test(test_bytewise),
 	    cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_http10),
 	    cmocka_unit_test(test_continue),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_fail_and_body),
