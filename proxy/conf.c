@@ -598,19 +598,23 @@ conf_set(struct conf_parse *p, yaml_document_t *doc, const struct conf_key *k,
          yaml_node_t *n, void *base, const char *kp)
 {
 	void *field = (char *)base + k->off;
+	int r;
 
 	switch (k->type) {
 	case CONF_T_MAP:
-		if (conf_expect(p, n, YAML_MAPPING_NODE, "a mapping", kp) == 0)
-			conf_walk_map(p, doc, n, k->sub, field, kp);
+		conf_walk_map(p, doc, n, k->sub, field, kp);
 		return;
 	case CONF_T_STRMAP:
 		if (conf_expect(p, n, YAML_MAPPING_NODE, "a mapping", kp) == 0)
 			conf_set_strmap(p, doc, k, n, base, kp);
 		return;
 	case CONF_T_LIST:
-		if (conf_expect(p, n, YAML_SEQUENCE_NODE, "a list", kp) == 0)
+		r = conf_expect(p, n, YAML_SEQUENCE_NODE, "a list", kp);
+		if (r == 0)
 			conf_set_list(p, doc, k, n, base, kp);
+		else if (r == 1 && (k->flags & CONF_REQUIRED))
+			conf_error(p, conf_line(n), kp,
+			           "expected at least one entry");
 		return;
 	default:
 		break;
@@ -669,8 +673,11 @@ conf_walk_map(struct conf_parse *p, yaml_document_t *doc, yaml_node_t *n,
 {
 	unsigned long long seen = 0;
 	char sub[256];
+	int r = conf_expect(p, n, YAML_MAPPING_NODE, "a mapping", kp);
 
-	if (conf_expect(p, n, YAML_MAPPING_NODE, "a mapping", kp) != 0)
+	if (r == 1) /* "key:" with nothing: its required keys are missing */
+		conf_missing(p, conf_line(n), table, kp);
+	if (r != 0)
 		return;
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
 	     pr < n->data.mapping.pairs.top; pr++) {

@@ -202,6 +202,13 @@ test_errors(void **state)
 	    "upstream: { url: 'ftp://x' }\n",
 	    "t.yaml:1: upstream.url: expected an https:// or http:// URL");
 	expect_error("", "t.yaml:1: empty configuration");
+	/* found by fuzz_conf: a null root or section hides required keys */
+	expect_error("!", "t.yaml:1: upstream.url: required key missing");
+	expect_error("~\n", "t.yaml:1: listen: required key missing");
+	expect_error("listen:\nupstream:\njournal: { path: j }\n"
+	             "policy: { file: p }\n",
+	             "t.yaml:2: upstream.url: required key missing");
+	expect_error("listen:\n", "t.yaml:1: listen: expected at least one");
 	expect_error("- a\n", "t.yaml:1: expected a mapping, got a list");
 }
 
