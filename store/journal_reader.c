@@ -106,7 +106,7 @@ journal_reader_refresh(struct journal_reader *r, char *err, size_t errlen)
 	struct segment_name *names = NULL;
 	struct stat st;
 	size_t n = 0;
-	int rc;
+	int rc, complete = 1;
 
 	memset(&st, 0, sizeof(st));
 	if (stat(r->dir, &st) == 0 && reader_listing_fresh(r, &st))
@@ -115,11 +115,17 @@ journal_reader_refresh(struct journal_reader *r, char *err, size_t errlen)
 	if (rc != WW_OK)
 		return reader_fail(rc, err, errlen, "%s: %s", r->dir,
 		                   ww_strerror(rc));
-	for (size_t i = 0; rc == WW_OK && i < n; i++)
-		if (!reader_has(r, names[i].name))
-			rc = reader_add(r, &names[i], err, errlen);
+	for (size_t i = 0; rc == WW_OK && i < n; i++) {
+		if (reader_has(r, names[i].name))
+			continue;
+		rc = reader_add(r, &names[i], err, errlen);
+		if (rc == WW_ENOTFOUND) { /* the writer is creating it */
+			complete = 0;
+			rc = WW_OK;
+		}
+	}
 	free(names);
-	if (rc == WW_OK) {
+	if (rc == WW_OK && complete) {
 		r->dir_mtime = st.st_mtim;
 		r->dir_nlink = (unsigned long)st.st_nlink;
 		r->listed_at = time(NULL);

@@ -546,6 +546,48 @@ test_group_commit_32_threads(void **state)
 	free(seqs);
 }
 
+static int
+count_lines(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	int c, n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while ((c = fgetc(fp)) != EOF)
+		n += c == '\n';
+	fclose(fp);
+	return n;
+}
+
+static void
+test_checkpoint_after_quiet_seconds(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_verify_result res;
+	struct timespec pause = {0, 50000000};
+	int lines = 0;
+
+	opts_init(&o, f);
+	o.checkpoint_secs = 1;
+	o.checkpoint_file = f->ckpt;
+	j = open_journal(&o);
+	append(j, make_request("a", "lonely"));
+	/* Nothing else comes: the timer seals it (bounded wait, ~1 s). */
+	for (int i = 0; i < 200 && lines == 0; i++) {
+		nanosleep(&pause, NULL);
+		lines = count_lines(f->ckpt);
+	}
+	assert_int_equal(lines, 1);
+	journal_close(j); /* nothing new: no second checkpoint */
+	assert_int_equal(count_lines(f->ckpt), 1);
+	verify_ok(f, f->ckpt, &res);
+	assert_int_equal(res.records, 2);
+	assert_int_equal(res.checkpoints, 1);
+}
+
 /* ---- restart, segments, map growth --------------------------------------- */
 
 static void
@@ -1483,6 +1525,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	    T(test_round_trip_every_kind),
 	    T(test_group_commit_32_threads),
+	    T(test_checkpoint_after_quiet_seconds),
 	    T(test_restart_continues_chain),
 	    T(test_segment_roll_over),
 	    T(test_map_growth),
