@@ -177,15 +177,23 @@ ww_wait_port() {
 # ------------------------------------------------------- free ports
 
 # ww_port: print a loopback TCP port nobody listens on, reserved for this
-# test script until it exits.  Ports come from 20000-32767, below Linux's
-# ephemeral range (where bind(0) servers and client sockets live); an
-# atomic mkdir under $WW_PORT_LOCKS keeps parallel scripts apart, and a
-# lock whose owner died is taken over.
+# test script until it exits.  Ports come from outside the kernel's
+# ephemeral range (where bind(0) servers and client sockets live): below
+# it (from 10000) or, when it starts low, above it; an atomic mkdir under
+# $WW_PORT_LOCKS keeps parallel scripts apart, and a lock whose owner died
+# is taken over.
 ww_port() {
-	local i p owner
+	local i p owner lo=32768 hi=60999 base span
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+	if [ "${lo:-32768}" -ge 12000 ]; then
+		base=10000 span=$((lo - 10000))
+	else
+		base=$((hi + 1)) span=$((65535 - hi))
+	fi
+	[ "$span" -ge 100 ] || base=20000 span=10000
 	mkdir -p "$WW_PORT_LOCKS" 2>/dev/null
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
+		p=$((base + (RANDOM * 32768 + RANDOM) % span))
 		if ! mkdir "$WW_PORT_LOCKS/$p" 2>/dev/null; then
 			owner=$(cat "$WW_PORT_LOCKS/$p/owner" 2>/dev/null)
 			# an empty owner is a lock being taken right now
