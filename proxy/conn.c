@@ -74,6 +74,10 @@ struct conn_set {
 static void conn_close(struct conn *c);
 static void conn_read_input(struct conn *c);
 
+static void conn_vlog(const struct conn *c, enum log_level level,
+                      const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 conn_vlog(const struct conn *c, enum log_level level, const char *fmt,
           va_list ap)
