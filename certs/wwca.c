@@ -3,7 +3,8 @@
  *
  *   wwca init [--rsa] [--name-constraint DNS]... [--cn NAME] [--org ORG]
  *             [--days N] DIR
- *   wwca issue --ca DIR [-o DIR] [--rsa] [--days N] [--force] HOST...
+ *   wwca issue --ca DIR [-o DIR] [--name BASE] [--client] [--rsa]
+ *              [--days N] [--force] HOST...
  *   wwca show [--json] FILE...
  *   wwca export-trust --ca DIR [--der FILE]
  *
@@ -39,7 +40,8 @@
 static const char wwca_usage_text[] =
     "usage: wwca init [--rsa] [--name-constraint DNS]... [--cn NAME]\n"
     "                 [--org ORG] [--days N] DIR\n"
-    "       wwca issue --ca DIR [-o DIR] [--rsa] [--days N] [--force] "
+    "       wwca issue --ca DIR [-o DIR] [--name BASE] [--client] [--rsa]\n"
+    "                  [--days N] [--force] "
     "HOST...\n"
     "       wwca show [--json] FILE...\n"
     "       wwca export-trust --ca DIR [--der FILE]\n"
@@ -187,8 +189,10 @@ wwca_write(const char *path, X509 *x, EVP_PKEY *key, int force)
 struct wwca_issue_args {
 	const char *ca_dir;
 	const char *out_dir;
+	const char *base; /* file names: base.crt, base.key */
 	int rsa;
 	int force;
+	int client; /* clientAuth too */
 	long days;
 };
 
@@ -200,13 +204,14 @@ wwca_issue_write(const struct wwca_issue_args *a, const struct ca *ca,
 	struct ca_leaf leaf = {.names = (const char *const *)names,
 	                       .nnames = n,
 	                       .backdate_s = 3600,
-	                       .lifetime_s = a->days * 86400};
+	                       .lifetime_s = a->days * 86400,
+	                       .client_auth = a->client};
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
 	int rc;
 
-	snprintf(crt, sizeof(crt), "%s/server.crt", a->out_dir);
-	snprintf(keyp, sizeof(keyp), "%s/server.key", a->out_dir);
+	snprintf(crt, sizeof(crt), "%s/%s.crt", a->out_dir, a->base);
+	snprintf(keyp, sizeof(keyp), "%s/%s.key", a->out_dir, a->base);
 	rc = ca_key_new(a->rsa ? CA_KEY_RSA3072 : CA_KEY_EC_P256, &key);
 	if (rc == WW_OK) {
 		leaf.key = key;
@@ -235,10 +240,13 @@ wwca_issue(int argc, char **argv)
 	    {"rsa", no_argument, NULL, 'r'},
 	    {"days", required_argument, NULL, 'd'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"client", no_argument, NULL, 'C'},
+	    {"name", required_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct wwca_issue_args a = {.out_dir = ".", .days = WWCA_LEAF_DAYS};
+	struct wwca_issue_args a = {
+	    .out_dir = ".", .base = "server", .days = WWCA_LEAF_DAYS};
 	struct ca *ca = NULL;
 	int ch, rc;
 
@@ -255,6 +263,14 @@ wwca_issue(int argc, char **argv)
 			break;
 		case 'f':
 			a.force = 1;
+			break;
+		case 'C':
+			a.client = 1;
+			break;
+		case 'n':
+			if (optarg[0] == '\0' || strchr(optarg, '/') != NULL)
+				return wwca_usage(2);
+			a.base = optarg;
 			break;
 		case 'd':
 			if ((a.days = wwca_days(optarg)) < 0)

@@ -136,6 +136,11 @@ code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
 ww_is "$code" 413 "a body over --max-body is refused"
 ww_is "$(ww_fake_get rx 1 .tls)" false "plain records tls=false"
 
+ww_fake_clear up
+ww_curl "${resolve[@]}" -o /dev/null -d '{}' "$base/cgi-bin/appchat/send?access_token=T"
+ww_is "$(ww_fake_count up),$(ww_fake_get up 1 .path)" \
+	"1,/cgi-bin/appchat/send?access_token=T" "ww_fake_clear starts the record afresh"
+
 # --- clean shutdown (exit status 0: also no sanitizer report)
 pidfile=$WW_TMP/up/pid
 ww_stop up 5

@@ -418,6 +418,12 @@ ww_fake_body() {
 	fi
 }
 
+# ww_fake_clear [NAME]: forget what NAME recorded so far (the fake appends
+# to the emptied file).
+ww_fake_clear() {
+	: >"$(ww_fake_records "${1:-fake}")"
+}
+
 # ww_fake_wait_count NAME N [SECONDS]: until NAME recorded N requests.
 ww_fake_wait_count() {
 	local i n=$((${3:-10} * 20))

@@ -33,6 +33,13 @@ ww_nok "issue refuses to overwrite without --force" \
 	"$wwca" issue --ca ca -o srv "$host"
 ww_nok "issue refuses a bad host name" "$wwca" issue --ca ca -o x 'a b'
 
+ww_ok "issue --client --name" "$wwca" issue --ca ca -o srv --client \
+	--name device1 device1.corp.example
+ww_ok "a client certificate verifies for sslclient" \
+	openssl verify -CAfile ca/ca.crt -purpose sslclient srv/device1.crt
+ww_nok "a server certificate does not" \
+	openssl verify -CAfile ca/ca.crt -purpose sslclient srv/server.crt
+
 # --- the round trip over TLS
 port=$(ww_port) || ww_bail "no free port"
 ww_spawn s_server openssl s_server -accept "127.0.0.1:$port" \
