@@ -105,7 +105,6 @@ struct fake {
 
 /* A request whose answer (or whose connection's end) is deferred. */
 struct fake_pending {
-	struct fake *f;
 	struct event *timer;
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
@@ -518,7 +517,6 @@ fake_defer(struct fake *f, struct evhttp_request *req,
 
 	if (p == NULL)
 		goto fail;
-	p->f = f;
 	p->req = req;
 	p->evcon = evhttp_request_get_connection(req);
 	p->mode = *m;
