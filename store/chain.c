@@ -433,8 +433,9 @@ chain_line_parse(const char *s, size_t len, struct chain_line *l, char *err,
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		const char *tok = p, *eq = NULL;
+		/* '"' ends the line too: a JSON log wraps it in a string. */
 		while (p < end && *p != ' ' && *p != '\t' && *p != '\n' &&
-		       *p != '\r') {
+		       *p != '\r' && *p != '"') {
 			if (*p == '=' && eq == NULL)
 				eq = p;
 			p++;

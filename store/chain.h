@@ -98,8 +98,9 @@ void chain_line_format(const struct chain_line *l, char buf[CHAIN_LINE_MAX]);
 /*
  * Parse a line.  Lines without the tag (log noise, comments, blank) give
  * WW_ENOTFOUND; a line with the tag that does not parse gives WW_EPARSE
- * with the reason in err.  The tag may be preceded by anything, so a log
- * file can serve as a checkpoints file.
+ * with the reason in err.  The tag may be preceded by anything and the
+ * fields end at a '"', so a log file (plain or JSON lines) can serve as a
+ * checkpoints file.
  */
 int chain_line_parse(const char *s, size_t len, struct chain_line *l, char *err,
                      size_t errlen);

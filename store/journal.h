@@ -57,6 +57,8 @@ struct journal_opts {
  * seq 0).  It must be quick: hand the result to the caller's own thread.
  */
 typedef void (*journal_done_cb)(int rc, uint64_t seq, void *arg);
+/* (From a done_cb, never call journal_put_blob() or journal_close(): they
+ * wait for the writer thread, which is the one running the callback.) */
 
 /*
  * Open (creating if needed) the journal in opts->path and start its writer
