@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 30
+ww_plan 32
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -39,7 +39,27 @@ limits:
 drain_timeout_ms: 5000
 log: { level: debug }
 CONF
-ww_start_gateway "$conf" || ww_bail "wwgate did not start"
+# systemd's side of Type=notify: a datagram socket that logs what it gets.
+ww_spawn notify python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(300)
+with open(sys.argv[2], "a") as f:
+    while True:
+        m = s.recv(4096).decode()
+        f.write(m + "\n")
+        f.flush()
+        if "STOPPING=1" in m:
+            break
+' "$WW_TMP/notify.sock" "$WW_TMP/notify.log"
+ww_wait_file "$WW_TMP/notify.sock" 5 || [ -S "$WW_TMP/notify.sock" ] ||
+	ww_diag "notify socket missing"
+NOTIFY_SOCKET=$WW_TMP/notify.sock ww_start_gateway "$conf" ||
+	ww_bail "wwgate did not start"
+ww_wait_file "$WW_TMP/notify.log" 5
+ww_is "$(cat "$WW_TMP/notify.log" 2>/dev/null)" "READY=1" \
+	"READY=1 reaches \$NOTIFY_SOCKET once it listens"
 gwpid=$(ww_pid wwgate)
 url=https://127.0.0.1:$port
 httpc() { timeout 60 python3 "$top_srcdir/tests/e2e/httpc.py" "$@" --port "$port" --ca "$certs/ca.crt"; }
@@ -135,5 +155,6 @@ kill -TERM "$gwpid"
 wait "$cpid"
 ww_like "$(cat "$WW_TMP/slow.out")" '"errcode":0' "SIGTERM: the request in flight is answered"
 ww_is "$(ww_exit_status wwgate 15)" 0 "SIGTERM: wwgate exits 0"
+ww_like "$(cat "$WW_TMP/notify.log")" "STOPPING=1" "STOPPING=1 is sent on SIGTERM"
 
 ww_done
