@@ -809,6 +809,7 @@ struct policy_scratch {
 	uint8_t *matched; /* per rule */
 	size_t leafcap, detcap, rulecap;
 	size_t norm_end; /* where the stripped view starts in buf */
+	int oom;         /* the match callback ran out of memory */
 };
 
 static int
@@ -935,8 +936,12 @@ judge_on_match(unsigned id, unsigned long long from, unsigned long long to,
 	if (s->nraw == s->rawcap) {
 		size_t c = s->rawcap;
 
-		if (c >= MAX_HITS || grow(&s->raw, &c, c + 1, sizeof(*s->raw)))
+		if (c >= MAX_HITS)
 			return 1;
+		if (grow(&s->raw, &c, c + 1, sizeof(*s->raw))) {
+			s->oom = 1;
+			return 1;
+		}
 		s->rawcap = c;
 	}
 	s->raw[s->nraw].pat = id;
@@ -952,7 +957,10 @@ policy_scan_buf(const struct policy *p, struct policy_scratch *s,
 	int rc;
 
 	s->nraw = 0;
+	s->oom = 0;
 	rc = scan_run(p->db, s->scan, buf, len, judge_on_match, s);
+	if (s->oom)
+		rc = WW_ENOMEM;
 	if (nmatches != NULL)
 		*nmatches = s->nraw;
 	return rc;
