@@ -127,7 +127,8 @@ accesslog_write(struct accesslog *a, const struct accesslog_entry *e)
 		return;
 	o = accesslog_build(e);
 	if (o != NULL)
-		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+		                         JSON_REAL_PRECISION(10));
 	json_decref(o);
 	if (line == NULL) {
 		atomic_fetch_add(&a->errors, 1);

@@ -59,8 +59,8 @@ struct exchange {
 	uint64_t upload_size;
 	/* the decision */
 	enum metrics_action action;
-	long refuse_errcode; /* 0: forward */
-	const char *refuse_text;
+	long refuse_errcode;     /* 0: forward */
+	const char *refuse_text; /* static, or refuse_text_own */
 	char *refuse_text_own;
 	uint8_t *fwd_body; /* redacted body, or NULL: forward body */
 	size_t fwd_len;
@@ -806,10 +806,14 @@ ex_judge(struct exchange *ex, const Ww__Message *msg, Ww__Verdict **verdict)
 	}
 	switch ((*verdict)->action) {
 	case WW__ACTION__BLOCK:
-		ex_set_refusal(ex, ex->env.block_errcode,
-		               ex_nonempty((*verdict)->refusal_message) != NULL
-		                   ? (*verdict)->refusal_message
-		                   : "blocked by compliance policy",
+		/* a copy: the verdict goes to the journal, which frees it */
+		ex->refuse_text_own =
+		    ex_strdup(ex_nonempty((*verdict)->refusal_message) != NULL
+		                  ? (*verdict)->refusal_message
+		                  : "blocked by compliance policy");
+		if (ex->refuse_text_own == NULL)
+			rc = WW_ENOMEM;
+		ex_set_refusal(ex, ex->env.block_errcode, ex->refuse_text_own,
 		               METRICS_BLOCK);
 		break;
 	case WW__ACTION__REDACT:

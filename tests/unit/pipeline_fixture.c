@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -141,6 +142,8 @@ fixture_fake_start(const char *dir, const char *const *extra,
 	if (f->pid < 0)
 		return -1;
 	if (f->pid == 0) {
+		/* never outlive a test that crashed */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
