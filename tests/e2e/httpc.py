@@ -186,6 +186,35 @@ def cmd_http10(args):
     print(st1, h1.get("connection", "-"), st2)
 
 
+def cmd_silent(args):
+    """TCP only, no ClientHello: seconds until the gateway hangs up."""
+    raw = socket.create_connection(("127.0.0.1", args.port), timeout=TIMEOUT)
+    t = time.time()
+    try:
+        data = raw.recv(100)
+    except socket.timeout:
+        print("still open")
+        return
+    except ConnectionResetError:
+        data = b""
+    print("closed" if not data else "data", round(time.time() - t))
+
+
+def cmd_hold(args):
+    """Open N plain TCP connections, keep them 2 s, close them."""
+    socks = []
+    for _ in range(args.n):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", args.port),
+                                                  timeout=2))
+        except OSError:
+            break
+    time.sleep(2)
+    for s in socks:
+        s.close()
+    print(len(socks))
+
+
 def wait_log(path, needle, count, limit=10.0):
     end = time.time() + limit
     while time.time() < end:
@@ -229,7 +258,8 @@ def main():
     args = p.parse_args()
     {"keepalive": cmd_keepalive, "pipeline": cmd_pipeline, "raw": cmd_raw,
      "reload": cmd_reload, "concurrent": cmd_concurrent, "limit": cmd_limit,
-     "http10": cmd_http10}[args.cmd](args)
+     "http10": cmd_http10, "silent": cmd_silent,
+     "hold": cmd_hold}[args.cmd](args)
 
 
 if __name__ == "__main__":
