@@ -62,6 +62,7 @@ struct upstream {
 	struct upstream_call *calls;
 	size_t n_calls;
 	int reachable;
+	uint64_t connects; /* new connections made (reuse shows as few) */
 };
 
 static uint64_t
@@ -351,11 +352,15 @@ upstream_call_finish(struct upstream_call *c, CURLcode code)
 {
 	struct upstream_result res;
 	char errtext[CURL_ERROR_SIZE];
-	long status = 0, reqsize = 0;
+	long status = 0, reqsize = 0, connects = 0;
 
 	memset(&res, 0, sizeof(res));
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &reqsize);
+	if (curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects) ==
+	        CURLE_OK &&
+	    connects > 0)
+		c->up->connects += (uint64_t)connects;
 	res.rc = upstream_result_rc(c, code);
 	errtext[0] = '\0';
 	if (res.rc != WW_OK)
@@ -742,6 +747,12 @@ size_t
 upstream_pending(const struct upstream *up)
 {
 	return up->n_calls;
+}
+
+uint64_t
+upstream_connects(const struct upstream *up)
+{
+	return up->connects;
 }
 
 int

@@ -101,6 +101,9 @@ void upstream_cancel(struct upstream_call *call);
 /* Calls in flight (tests, draining). */
 size_t upstream_pending(const struct upstream *up);
 
+/* New connections opened so far (connection reuse keeps it low). */
+uint64_t upstream_connects(const struct upstream *up);
+
 /* Whether the last call got an HTTP answer (for /readyz): 1, 0, or -1
  * when no call was made yet. */
 int upstream_reachable(const struct upstream *up);

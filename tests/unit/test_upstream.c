@@ -286,6 +286,8 @@ test_reuse_and_paths(void **state)
 	assert_int_equal(fixture_loop(s->base, &r[1].done, 10000), 0);
 	assert_int_equal(r[0].rc, WW_OK);
 	assert_int_equal(r[1].rc, WW_OK);
+	/* two calls, one after the other: one connection, reused */
+	assert_int_equal(upstream_connects(up), 1);
 	bad.method = "POST";
 	bad.path = "evil.example/x"; /* not absolute */
 	assert_int_equal(upstream_send(up, &bad, t_cb, &r[2], NULL), WW_EINVAL);
