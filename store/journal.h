@@ -158,7 +158,13 @@ typedef void (*journal_progress_cb)(uint64_t done, uint64_t total, void *arg);
  * Recompute the whole hash chain and every checkpoint signature.  When
  * checkpoints_file is non-NULL, also prove against that external copy that
  * no record it covers was cut or altered.  Returns WW_OK when intact,
- * WW_ECORRUPT with res->bad_seq and res->reason when not.
+ * WW_ECORRUPT with res->bad_seq and res->reason when not.  A checkpoints
+ * file that cannot be read (WW_ENOTFOUND), does not parse (WW_EPARSE) or
+ * holds a line not signed by this journal's key (WW_ECRYPTO) fails with
+ * res->bad_seq 0 and the reason.  Trust: the key in DIR/signing.pub, else
+ * the file's, else the first checkpoint's.  Removing whole segments from
+ * the start (retention) is not an error: the chain starts at the oldest
+ * remaining segment.
  */
 int journal_verify(struct journal_reader *r, const char *checkpoints_file,
     journal_progress_cb progress, void *arg,

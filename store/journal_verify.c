@@ -329,12 +329,14 @@ verify_line(struct vstate *vs, const struct chain_line *l, size_t lineno)
 	chain_signed_msg(l->head_seq, l->head_hash, msg);
 	if (l->seq != l->head_seq + 1 ||
 	    memcmp(l->pub, vs->trusted, CHAIN_PUB_LEN) != 0 ||
-	    signkey_verify(l->pub, msg, sizeof(msg), l->sig, CHAIN_SIG_LEN))
-		return verify_bad(
+	    signkey_verify(l->pub, msg, sizeof(msg), l->sig, CHAIN_SIG_LEN)) {
+		verify_bad(
 		    vs, 0,
-		    "checkpoints file line %zu: not a checkpoint of this "
-		    "journal's key",
+		    "checkpoints file line %zu: not a checkpoint signed by "
+		    "this journal's key",
 		    lineno);
+		return WW_ECRYPTO; /* the file is bad, not the journal */
+	}
 	return WW_OK;
 }
 

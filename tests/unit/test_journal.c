@@ -1096,6 +1096,50 @@ test_tamper_cut_tail(void **state)
 }
 
 static void
+progress_cb(uint64_t done, uint64_t total, void *arg)
+{
+	uint64_t *last = arg;
+
+	assert_true(done <= total);
+	*last = done;
+}
+
+static void
+test_checkpoints_file_of_another_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_reader *r;
+	struct journal_verify_result res;
+	uint64_t last = 0;
+	FILE *fp;
+	char line[CHAIN_LINE_MAX];
+	struct chain_line l;
+
+	build_tamper_journal(f);
+	r = open_reader(f);
+	assert_int_equal(journal_verify(r, f->ckpt, progress_cb, &last, &res),
+	                 WW_OK);
+	assert_int_equal(last, T_HEAD);
+	/* A line whose signature is not this journal's key's. */
+	memset(&l, 0, sizeof(l));
+	l.seq = 2;
+	l.head_seq = 1;
+	chain_line_format(&l, line);
+	fp = fopen(f->ckpt, "a");
+	assert_non_null(fp);
+	fprintf(fp, "%s\n", line);
+	fclose(fp);
+	assert_int_equal(journal_verify(r, f->ckpt, NULL, NULL, &res),
+	                 WW_ECRYPTO);
+	assert_int_equal(res.bad_seq, 0);
+	assert_non_null(strstr(res.reason, "line 6"));
+	assert_int_equal(
+	    journal_verify(r, "/nonexistent/ckpt", NULL, NULL, &res),
+	    WW_ENOTFOUND);
+	journal_reader_close(r);
+}
+
+static void
 test_tamper_replace_checkpoint(void **state)
 {
 	struct fixture *f = *state;
@@ -1537,6 +1581,7 @@ main(void)
 	    T(test_tamper_swap),
 	    T(test_tamper_cut_tail),
 	    T(test_tamper_replace_checkpoint),
+	    T(test_checkpoints_file_of_another_journal),
 	    T(test_segment_retention_and_loss),
 	    T(test_malformed_values),
 	    T(test_wrong_schema_caught_by_verify),
