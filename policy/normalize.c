@@ -136,8 +136,10 @@ normalize_stable_cjk(int32_t cp)
 }
 
 /*
- * Is cp unchanged by NFKC and case folding, whatever follows it (no
- * decomposition, no folding, not ignorable, does not compose)?
+ * Is cp, alone in its unit (nothing after it combines), unchanged by NFKC
+ * and case folding: no decomposition, no folding, not ignorable, not the
+ * second half of a composition?  (comb_index >= 0x8000 marks those in
+ * utf8proc 2.x; UINT16_MAX is "none".)
  */
 static int
 normalize_stable(int32_t cp)
@@ -151,7 +153,8 @@ normalize_stable(int32_t cp)
 	pr = utf8proc_get_property(cp);
 	return pr->decomp_seqindex == UINT16_MAX &&
 	       pr->casefold_seqindex == UINT16_MAX &&
-	       pr->combining_class == 0 && pr->comb_index == UINT16_MAX &&
+	       pr->combining_class == 0 &&
+	       (pr->comb_index < 0x8000 || pr->comb_index == UINT16_MAX) &&
 	       !pr->ignorable && pr->category != UTF8PROC_CATEGORY_CN;
 }
 
@@ -168,6 +171,32 @@ normalize_continues(int32_t cp)
 	pr = utf8proc_get_property(cp);
 	return pr->combining_class != 0 ||
 	       (pr->comb_index >= 0x8000 && pr->comb_index != UINT16_MAX);
+}
+
+/*
+ * Canonical ordering of combining marks (Unicode 3.11), which utf8proc does
+ * in utf8proc_decompose() but not per character: a stable sort of each run
+ * of non-starters by combining class.
+ */
+static void
+normalize_reorder(utf8proc_int32_t *b, size_t n)
+{
+	size_t pos = 0;
+
+	while (pos + 1 < n) {
+		int c1 = utf8proc_get_property(b[pos])->combining_class;
+		int c2 = utf8proc_get_property(b[pos + 1])->combining_class;
+
+		if (c1 > c2 && c2 > 0) {
+			utf8proc_int32_t t = b[pos];
+
+			b[pos] = b[pos + 1];
+			b[pos + 1] = t;
+			pos = pos > 0 ? pos - 1 : pos + 1;
+		} else {
+			pos++;
+		}
+	}
 }
 
 /*
@@ -193,6 +222,7 @@ normalize_unit(struct normalize *n, const int32_t *cps, size_t ncp, size_t os,
 	}
 	if (used == 0)
 		return WW_OK; /* only ignorables */
+	normalize_reorder(buf, (size_t)used);
 	r = utf8proc_reencode(buf, used, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
 	if (r < 0)
 		return WW_ELIMIT;
@@ -200,6 +230,29 @@ normalize_unit(struct normalize *n, const int32_t *cps, size_t ncp, size_t os,
 		return rc;
 	normalize_emit(n, (const char *)buf, (size_t)r, os, oe);
 	return WW_OK;
+}
+
+static int
+normalize_ignorable(int32_t cp)
+{
+	return cp >= 0xAD && utf8proc_get_property(cp)->ignorable;
+}
+
+/*
+ * From s[j], skip default ignorables; returns where the next other
+ * character starts (len if none) and sets *cp and *l to it.
+ */
+static size_t
+normalize_skip_ignorables(const char *s, size_t len, size_t j, int32_t *cp,
+                          size_t *l)
+{
+	while (j < len) {
+		*l = normalize_decode(s, len, j, cp);
+		if (!normalize_ignorable(*cp))
+			return j;
+		j += *l;
+	}
+	return len;
 }
 
 /* Handle the unit starting at s[i]; returns its input length or < 0. */
@@ -214,15 +267,26 @@ normalize_cluster(struct normalize *n, const char *s, size_t len, size_t i)
 	cps[ncp++] = cp;
 	j += l;
 	while (j < len && ncp < CLUSTER_MAX) {
-		l = normalize_decode(s, len, j, &cp);
-		if (!normalize_continues(cp))
+		size_t k = normalize_skip_ignorables(s, len, j, &cp, &l);
+
+		/*
+		 * Ignorables vanish, so a combining character after them
+		 * still combines: they join the unit only in that case.
+		 */
+		if (k >= len || !normalize_continues(cp) ||
+		    ncp + 1 + (k - j) > CLUSTER_MAX)
 			break;
+		while (j < k) {
+			j += normalize_decode(s, len, j, &cps[ncp]);
+			ncp++;
+		}
 		cps[ncp++] = cp;
 		j += l;
 	}
-	if (ncp == 1 && cps[0] >= 0xFF01 && cps[0] <= 0xFF5E) {
-		/* Full-width ASCII: NFKC is the ASCII character. */
-		char c = (char)(cps[0] - 0xFEE0);
+	if (ncp == 1 &&
+	    (cps[0] < 0x80 || (cps[0] >= 0xFF01 && cps[0] <= 0xFF5E))) {
+		/* ASCII, or full-width ASCII (NFKC: the ASCII character). */
+		char c = (char)(cps[0] < 0x80 ? cps[0] : cps[0] - 0xFEE0);
 
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c + 32);

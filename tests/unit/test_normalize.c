@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <utf8proc.h>
 
 #include "ww.h"
 #include "policy/normalize.h"
@@ -186,6 +187,88 @@ test_classes_and_str(void **state)
 	free(out);
 }
 
+/*
+ * Property: on valid text, the unit-by-unit normalization equals utf8proc's
+ * own whole-string NFKC_Casefold, and every span maps inside the input.
+ */
+static void
+test_same_as_utf8proc(void **state)
+{
+	static const char *const pool[] = {"a",
+	                                   "Z",
+	                                   " ",
+	                                   "-",
+	                                   ".",
+	                                   "1",
+	                                   "\xe6\x9c\xba",
+	                                   "\xe5\xaf\x86",
+	                                   "\xef\xbc\xa1",
+	                                   "\xef\xbc\x8c",
+	                                   "\xe3\x80\x82",
+	                                   "\xcc\x81",
+	                                   "\xcc\xa3",
+	                                   "\xc3\x89",
+	                                   "\xef\xac\x81",
+	                                   "\xe2\x80\x8b",
+	                                   "\xe2\x80\xae",
+	                                   "\xe1\x84\x80",
+	                                   "\xe1\x85\xa1",
+	                                   "\xe1\x86\xa8",
+	                                   "\xea\xb0\x80",
+	                                   "\xe3\x82\xab",
+	                                   "\xe3\x82\x99",
+	                                   "\xe2\x85\xa2",
+	                                   "\xc3\x9f",
+	                                   "\xce\xa3",
+	                                   "\xef\xbd\xb6",
+	                                   "\xe2\x91\xa0",
+	                                   "\xc2\xad",
+	                                   "\xef\xbb\xbf",
+	                                   "e",
+	                                   "\xe3\x8d\xbf"};
+	uint64_t seed = 88172645463325252ull;
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		char in[512] = "";
+		size_t n = 0, len, a, z;
+		utf8proc_uint8_t *want;
+		struct normalize *got;
+		int parts;
+
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		parts = 1 + (int)(seed % 24);
+		for (int i = 0; i < parts; i++) {
+			const char *piece =
+			    pool[(seed >> (i % 40)) %
+			         (sizeof(pool) / sizeof(pool[0]))];
+
+			memcpy(in + n, piece, strlen(piece));
+			n += strlen(piece);
+		}
+		in[n] = '\0';
+		want = utf8proc_NFKC_Casefold((const utf8proc_uint8_t *)in);
+		assert_non_null(want);
+		got = norm(in);
+		if (strcmp(normalize_text(got), (const char *)want) != 0) {
+			for (size_t i = 0; i < n; i++)
+				print_message("%02x ", (unsigned char)in[i]);
+			print_message("\n");
+			fail_msg("round %d: input '%s': got '%s', want '%s'",
+			         round, in, normalize_text(got), want);
+		}
+		len = normalize_len(got);
+		for (size_t i = 0; i < len; i++) {
+			normalize_span(got, i, i + 1, &a, &z);
+			assert_true(a < z && z <= n);
+		}
+		free(want);
+		normalize_free(got);
+	}
+}
+
 int
 main(void)
 {
@@ -199,6 +282,7 @@ main(void)
 	    cmocka_unit_test(test_stripped_view),
 	    cmocka_unit_test(test_append_origins),
 	    cmocka_unit_test(test_classes_and_str),
+	    cmocka_unit_test(test_same_as_utf8proc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
