@@ -21,6 +21,10 @@ struct policy_errors;  /* opaque: compile diagnostics */
  * Compile the YAML policy in path.  On failure returns WW_EPARSE (or
  * WW_EINVAL, WW_ELIMIT) and, when errs != NULL, a new list of every
  * diagnostic ("file:line: rule ID: what is wrong") to print and free.
+ * Also WW_ENOTFOUND / WW_EIO when the file cannot be read and WW_ENOMEM;
+ * *errs then holds one diagnostic saying so (when it could be allocated).
+ * Bounded work on hostile input: YAML aliases are refused, nesting, file
+ * size and pattern count are limited (policy/rule.h, RULE_MAX_*).
  */
 int policy_load_file(const char *path, struct policy **out,
                      struct policy_errors **errs);
