@@ -238,9 +238,9 @@ ww_spawn() {
 		echo $cpid >"$WW_TMP/$name.pid.tmp"
 		mv "$WW_TMP/$name.pid.tmp" "$WW_TMP/$name.pid"
 		wait $cpid
-		echo $? >"$WW_TMP/$name.status.tmp"
-		mv "$WW_TMP/$name.status.tmp" "$WW_TMP/$name.status"
-	) &
+		echo $? >"$WW_TMP/$name.status.tmp" &&
+			mv "$WW_TMP/$name.status.tmp" "$WW_TMP/$name.status"
+	) 2>/dev/null &
 	for ((i = 0; i < 500; i++)); do
 		[ -s "$WW_TMP/$name.pid" ] && break
 		sleep 0.01
@@ -268,6 +268,10 @@ ww_stop_pid() {
 		sleep 0.05
 	done
 	kill -KILL "$pid" 2>/dev/null
+	for ((i = 0; i < 40; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
 	return 1
 }
 
@@ -307,7 +311,8 @@ ww_cleanup() {
 	if [ "${WW_KEEP:-0}" = 1 ]; then
 		echo "# kept $WW_TMP"
 	else
-		rm -rf "$WW_TMP"
+		# a watcher may still be writing a status file: retry once
+		rm -rf "$WW_TMP" 2>/dev/null || { sleep 0.2; rm -rf "$WW_TMP"; }
 	fi
 }
 trap ww_cleanup EXIT
