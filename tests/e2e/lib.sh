@@ -240,7 +240,7 @@ ww_spawn() {
 		wait $cpid
 		echo $? >"$WW_TMP/$name.status.tmp" &&
 			mv "$WW_TMP/$name.status.tmp" "$WW_TMP/$name.status"
-	) 2>/dev/null &
+	) >/dev/null 2>&1 &
 	for ((i = 0; i < 500; i++)); do
 		[ -s "$WW_TMP/$name.pid" ] && break
 		sleep 0.01
