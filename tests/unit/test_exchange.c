@@ -534,6 +534,42 @@ test_journal_failure(void **state)
 	signal(SIGXFSZ, SIG_DFL);
 }
 
+/*
+ * A journal slower than journal_timeout_ms: the client is refused at the
+ * deadline and the request is never forwarded, even though its record
+ * commits later (its OUTCOME says so).  Whether a 1 MiB fsync'ed commit
+ * takes longer than 1 ms is up to the disk: when it does not, the test
+ * skips rather than pass without exercising the path.
+ */
+static void
+test_journal_deadline(void **state)
+{
+	struct x_state *s = *state;
+	size_t before = fixture_lines(s->fake.record);
+	char *big = x_big_message(1024 * 1024);
+	struct x_reply r;
+	struct x_seen v;
+	int busy, never = 0;
+
+	s->env.journal_timeout_ms = 1;
+	x_run(s, "/cgi-bin/message/send", "access_token=" X_TOKEN, big, &r);
+	s->env.journal_timeout_ms = 0;
+	busy =
+	    strcmp(r.body, "{\"errcode\":-1,\"errmsg\":\"system busy\"}") == 0;
+	free(r.body);
+	free(big);
+	/* let the late commit arrive and the exchange end */
+	fixture_loop(s->base, &never, 500);
+	if (!busy)
+		skip();
+	assert_int_equal(fixture_lines(s->fake.record), before);
+	x_read(s, &v);
+	assert_int_equal(v.requests, 1);
+	assert_int_equal(v.outcomes, 1);
+	assert_false(v.forwarded);
+	assert_int_equal(v.errcode, -1);
+}
+
 static void
 x_run_upload(struct x_state *s, const uint8_t *body, size_t len,
              struct x_reply *r)
@@ -687,6 +723,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_gettoken_identity, x_setup,
 	                                    x_teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_failure, x_setup,
+	                                    x_teardown),
+	    cmocka_unit_test_setup_teardown(test_journal_deadline, x_setup,
 	                                    x_teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_then_send, x_setup,
 	                                    x_teardown),
