@@ -170,6 +170,29 @@ int journal_verify(struct journal_reader *r, const char *checkpoints_file,
     journal_progress_cb progress, void *arg,
     struct journal_verify_result *res);
 
+/* The secondary indexes (store/segment.h says what goes in them). */
+enum journal_index {
+	JOURNAL_INDEX_SENDER = 0,
+	JOURNAL_INDEX_RECIPIENT, /* ids as they are; "party:ID", "tag:ID",
+				    "@all" */
+	JOURNAL_INDEX_CHAT,      /* chat_id and chat_ids */
+};
+
+/*
+ * Visit, in sequence order and through the index (no full scan), the
+ * records whose sender, recipient or chat is key.  cb as for
+ * journal_scan(); returns 0, cb's non-zero value, or WW_E*.
+ */
+int journal_find(struct journal_reader *r, enum journal_index idx,
+    const char *key, journal_visit_cb cb, void *arg);
+
+/*
+ * The first record stamped at or after time_ns (ns since the epoch), from
+ * the time index: *seq, or WW_ENOTFOUND when none is that recent.
+ */
+int journal_seq_at_time(struct journal_reader *r, int64_t time_ns,
+    uint64_t *seq);
+
 /* Read a blob back.  *out malloc'ed.  WW_ENOTFOUND when not stored. */
 int journal_get_blob(struct journal_reader *r, const unsigned char sha256[32],
     uint8_t **out, size_t *outlen);

@@ -422,3 +422,99 @@ journal_get_blob(struct journal_reader *r, const unsigned char sha256[32],
 	}
 	return rc;
 }
+
+/* Visit the records listed under key in index dbi of segment s. */
+static int
+reader_find_seg(struct segment *s, MDB_dbi dbi, MDB_val *key,
+                journal_visit_cb cb, void *arg)
+{
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn;
+	MDB_val k = *key, v, rk, rv;
+	Ww__Record *rec;
+	char err[256];
+	int rc, mrc, stop = 0;
+
+	rc = segment_begin(s, 1, &txn);
+	if (rc != WW_OK)
+		return rc == WW_ENOTFOUND ? 0 : rc;
+	mrc = mdb_cursor_open(txn, dbi, &cur);
+	if (mrc == 0)
+		mrc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+	while (mrc == 0 && stop == 0) {
+		uint64_t seq = v.mv_size == 8 ? chain_key_seq(v.mv_data) : 0;
+		rk.mv_size = 8;
+		rk.mv_data = v.mv_data;
+		err[0] = '\0';
+		rec = NULL;
+		if (seq == 0 || mdb_get(txn, s->records, &rk, &rv) != 0)
+			snprintf(err, sizeof(err),
+			         "record %llu: in the index but not stored",
+			         (unsigned long long)seq);
+		else
+			journal_reader_unpack(seq, &rk, &rv, &rec, err,
+			                      sizeof(err));
+		stop = cb(seq, rec, rec != NULL ? NULL : err, arg);
+		record_free(rec);
+		mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (stop != 0)
+		return stop;
+	return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : segment_err(mrc);
+}
+
+int
+journal_find(struct journal_reader *r, enum journal_index idx, const char *key,
+             journal_visit_cb cb, void *arg)
+{
+	MDB_val k;
+	int rc = 0;
+
+	if (key == NULL || *key == '\0' || (unsigned)idx > JOURNAL_INDEX_CHAT)
+		return WW_EINVAL;
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	if (k.mv_size > SEGMENT_KEY_MAX) /* as the writer cut it */
+		k.mv_size = SEGMENT_KEY_MAX;
+	(void)journal_reader_refresh(r, NULL, 0);
+	for (size_t i = 0; rc == 0 && i < r->nsegs; i++)
+		rc = reader_find_seg(r->segs[i], r->segs[i]->idx[idx], &k, cb,
+		                     arg);
+	return rc;
+}
+
+int
+journal_seq_at_time(struct journal_reader *r, int64_t time_ns, uint64_t *seq)
+{
+	uint8_t kbuf[8];
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc = WW_ENOTFOUND;
+
+	*seq = 0;
+	(void)journal_reader_refresh(r, NULL, 0);
+	for (size_t i = 0; rc == WW_ENOTFOUND && i < r->nsegs; i++) {
+		struct segment *s = r->segs[i];
+		if (segment_begin(s, 1, &txn) != WW_OK)
+			continue;
+		chain_key(time_ns < 0 ? 0 : (uint64_t)time_ns, kbuf);
+		k.mv_size = 8;
+		k.mv_data = kbuf;
+		rc = segment_err(
+		    mdb_cursor_open(txn, s->idx[SEGMENT_IDX_TIME], &cur));
+		if (rc == WW_OK) {
+			rc = segment_err(
+			    mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE));
+			if (rc == WW_OK && v.mv_size != 8)
+				rc = WW_ECORRUPT;
+			if (rc == WW_OK)
+				*seq = chain_key_seq(v.mv_data);
+			mdb_cursor_close(cur);
+		}
+		mdb_txn_abort(txn);
+	}
+	return rc;
+}

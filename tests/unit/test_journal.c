@@ -359,6 +359,38 @@ verify_ok(const struct fixture *f, const char *ckpt,
 	journal_reader_close(r);
 }
 
+struct found {
+	uint64_t seqs[8];
+	int n;
+};
+
+static int
+found_cb(uint64_t seq, const Ww__Record *rec, const char *err, void *arg)
+{
+	struct found *fd = arg;
+
+	assert_non_null(rec);
+	assert_null(err);
+	if (fd->n < 8)
+		fd->seqs[fd->n++] = seq;
+	return 0;
+}
+
+/* The index lists exactly a and b (0: absent), in order. */
+static void
+assert_found(struct journal_reader *r, enum journal_index idx, const char *key,
+             uint64_t a, uint64_t b)
+{
+	struct found fd = {{0}, 0};
+
+	assert_int_equal(journal_find(r, idx, key, found_cb, &fd), 0);
+	assert_int_equal(fd.n, (a != 0) + (b != 0));
+	if (a != 0)
+		assert_int_equal(fd.seqs[0], a);
+	if (b != 0)
+		assert_int_equal(fd.seqs[1], b);
+}
+
 /* ---- round trip ---------------------------------------------------------- */
 
 typedef Ww__Record *(*maker)(void);
@@ -428,6 +460,16 @@ test_round_trip_every_kind(void **state)
 	assert_null(got);
 	assert_int_equal(journal_get(r, head + 1, &got, err, sizeof(err)),
 	                 WW_ENOTFOUND);
+	assert_found(r, JOURNAL_INDEX_SENDER, "lisi", 1, 0);
+	assert_found(r, JOURNAL_INDEX_SENDER, "zhangsan", 4, 0);
+	assert_found(r, JOURNAL_INDEX_RECIPIENT, "u2", 1, 4);
+	assert_found(r, JOURNAL_INDEX_RECIPIENT, "party:7", 1, 4);
+	assert_found(r, JOURNAL_INDEX_CHAT, "chat-1", 1, 4);
+	assert_found(r, JOURNAL_INDEX_CHAT, "nobody", 0, 0);
+	uint64_t at = 0;
+	assert_int_equal(journal_seq_at_time(r, 0, &at), WW_OK);
+	assert_int_equal(at, 1);
+	assert_int_equal(journal_seq_at_time(r, INT64_MAX, &at), WW_ENOTFOUND);
 	journal_reader_close(r);
 
 	verify_ok(f, NULL, &res);
