@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -336,6 +342,167 @@ test_cancel_and_free(void **state)
 	fixture_fake_stop(&f);
 }
 
+/*
+ * A minimal HTTP CONNECT egress proxy on a thread: it serves one tunnel,
+ * records the CONNECT line, and splices to the fake (whatever was asked).
+ */
+struct t_proxy {
+	int lfd;
+	unsigned port, fake_port;
+	char connect_line[256];
+	pthread_t th;
+};
+
+static int
+t_proxy_dial(unsigned port)
+{
+	struct sockaddr_in sin = {0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void
+t_proxy_splice(int a, int b)
+{
+	struct pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+	char buf[16384];
+
+	for (int rounds = 0; rounds < 10000 && poll(p, 2, 5000) > 0; rounds++) {
+		for (int i = 0; i < 2; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			ssize_t n = read(p[i].fd, buf, sizeof(buf));
+			if (n <= 0 || write(p[1 - i].fd, buf, (size_t)n) != n)
+				return;
+		}
+	}
+}
+
+static void *
+t_proxy_run(void *arg)
+{
+	struct t_proxy *px = arg;
+	char req[2048];
+	size_t n = 0;
+	int c = accept(px->lfd, NULL, NULL), up = -1;
+
+	if (c < 0)
+		return NULL;
+	/* read the CONNECT request up to its blank line */
+	while (n < sizeof(req) - 1) {
+		ssize_t r = read(c, req + n, sizeof(req) - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		req[n] = '\0';
+		if (strstr(req, "\r\n\r\n") != NULL)
+			break;
+	}
+	req[n] = '\0';
+	snprintf(px->connect_line, sizeof(px->connect_line), "%.*s",
+	         (int)strcspn(req, "\r\n"), req);
+	up = t_proxy_dial(px->fake_port);
+	if (up >= 0) {
+		static const char ok[] =
+		    "HTTP/1.1 200 Connection established\r\n\r\n";
+		if (write(c, ok, sizeof(ok) - 1) == (ssize_t)(sizeof(ok) - 1))
+			t_proxy_splice(c, up);
+		close(up);
+	}
+	close(c);
+	return NULL;
+}
+
+static void
+t_proxy_start(struct t_proxy *px, unsigned fake_port)
+{
+	struct sockaddr_in sin = {0};
+	socklen_t len = sizeof(sin);
+
+	memset(px, 0, sizeof(*px));
+	px->fake_port = fake_port;
+	px->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(px->lfd >= 0);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(px->lfd, (struct sockaddr *)&sin, sizeof(sin)),
+	                 0);
+	assert_int_equal(listen(px->lfd, 4), 0);
+	assert_int_equal(getsockname(px->lfd, (struct sockaddr *)&sin, &len),
+	                 0);
+	px->port = ntohs(sin.sin_port);
+	assert_int_equal(pthread_create(&px->th, NULL, t_proxy_run, px), 0);
+}
+
+static void
+test_egress_proxy(void **state)
+{
+	struct t_state *s = *state;
+	struct fixture_fake f;
+	struct t_result r = {0};
+	struct upstream_opts o = {0};
+	struct upstream *up = NULL;
+	struct t_proxy px;
+	char purl[64], err[256], want[128];
+
+	assert_int_equal(fixture_fake_start(s->dir, NULL, &f), 0);
+	t_proxy_start(&px, f.port);
+	snprintf(purl, sizeof(purl), "http://127.0.0.1:%u", px.port);
+	o.url = f.url;
+	o.ca_file = s->ca;
+	o.timeout_ms = 5000;
+	o.proxy = purl;
+	assert_int_equal(upstream_new(s->base, &o, &up, err, sizeof(err)),
+	                 WW_OK);
+	t_send(up, &r, "/cgi-bin/message/send", NULL, 0);
+	assert_int_equal(fixture_loop(s->base, &r.done, 10000), 0);
+	assert_int_equal(r.rc, WW_OK);
+	assert_int_equal(r.status, 200);
+	upstream_free(up); /* closes the tunnel: the proxy thread ends */
+	pthread_join(px.th, NULL);
+	close(px.lfd);
+	/* through the proxy, to the configured host (TLS kept end to end) */
+	snprintf(want, sizeof(want), "CONNECT %s:%u HTTP/1.1", FIXTURE_HOST,
+	         f.port);
+	assert_string_equal(px.connect_line, want);
+	free(r.body);
+	fixture_fake_stop(&f);
+}
+
+static void
+test_plain_http(void **state)
+{
+	struct t_state *s = *state;
+	const char *extra[] = {"--plain", NULL};
+	struct fixture_fake f;
+	struct t_result r = {0};
+	struct upstream_opts o = {0};
+	struct upstream *up = NULL;
+	char url[64], err[256];
+
+	/* fixture_fake_start adds --cert/--key; --plain wins */
+	assert_int_equal(fixture_fake_start(s->dir, extra, &f), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", f.port);
+	o.url = url;
+	assert_int_equal(upstream_new(s->base, &o, &up, err, sizeof(err)),
+	                 WW_OK);
+	t_send(up, &r, "/cgi-bin/message/send", NULL, 0);
+	assert_int_equal(fixture_loop(s->base, &r.done, 10000), 0);
+	assert_int_equal(r.rc, WW_OK);
+	assert_non_null(strstr(r.body, "\"errcode\":0"));
+	free(r.body);
+	upstream_free(up);
+	fixture_fake_stop(&f);
+}
+
 static void
 test_bad_url(void **state)
 {
@@ -374,6 +541,8 @@ main(void)
 	    cmocka_unit_test(test_bad_certificate),
 	    cmocka_unit_test(test_reuse_and_paths),
 	    cmocka_unit_test(test_cancel_and_free),
+	    cmocka_unit_test(test_egress_proxy),
+	    cmocka_unit_test(test_plain_http),
 	};
 	int rc;
 
