@@ -33,7 +33,8 @@
 
 #define EXCHANGE_JOURNAL_TIMEOUT_MS 5000u
 #define EXCHANGE_MAX_JOURNALED_ANSWER (64u << 10)
-#define EXCHANGE_MAX_PART_TRIES 64
+#define EXCHANGE_MAX_PART_TRIES 256 /* blank lines looked at */
+#define EXCHANGE_MAX_PART_HASHES 8  /* delimited spans hashed */
 
 struct exchange {
 	struct exchange_env env; /* copied; its pointers are borrowed */
@@ -638,8 +639,11 @@ ex_set_refusal(struct exchange *ex, long errcode, const char *text,
 /*
  * Where an uploaded file's bytes are in the multipart body.  The store's
  * decoder parsed the parts and gave each file's size and SHA-256; this only
- * looks for a span of that size right after a blank line whose hash
- * matches, so it interprets nothing and cannot pick wrong bytes.
+ * looks for a span of that size that starts after a blank line and ends at
+ * a delimiter ("\r\n--"), and takes it when its hash matches, so it
+ * interprets nothing and cannot pick wrong bytes.  Blank lines are scanned
+ * a bounded number of times and only delimited spans are hashed, so a
+ * hostile body costs little.
  */
 static int
 ex_find_part(const uint8_t *body, size_t len, uint64_t size, const uint8_t *sha,
@@ -648,19 +652,24 @@ ex_find_part(const uint8_t *body, size_t len, uint64_t size, const uint8_t *sha,
 	const uint8_t *p = body, *end = body + len;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
+	int hashed = 0;
 
-	for (int tries = 0; tries < EXCHANGE_MAX_PART_TRIES && p < end;
+	for (int tries = 0; tries < EXCHANGE_MAX_PART_TRIES && p < end &&
+	                    hashed < EXCHANGE_MAX_PART_HASHES;
 	     tries++) {
 		p = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
 		if (p == NULL)
 			break;
 		p += 4;
-		if ((uint64_t)(end - p) >= size &&
-		    EVP_Digest(p, (size_t)size, md, &mdlen, EVP_sha256(),
-		               NULL) == 1 &&
-		    mdlen == 32 && memcmp(md, sha, 32) == 0) {
-			*off = (size_t)(p - body);
-			return WW_OK;
+		if ((uint64_t)(end - p) >= size + 4 &&
+		    memcmp(p + size, "\r\n--", 4) == 0) {
+			hashed++;
+			if (EVP_Digest(p, (size_t)size, md, &mdlen,
+			               EVP_sha256(), NULL) == 1 &&
+			    mdlen == 32 && memcmp(md, sha, 32) == 0) {
+				*off = (size_t)(p - body);
+				return WW_OK;
+			}
 		}
 		p -= 2; /* the next blank line may overlap this one */
 	}
