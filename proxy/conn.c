@@ -34,7 +34,6 @@
 
 #define CONN_MAX_PIPELINE 32     /* requests in flight per connection */
 #define CONN_OUT_HIGH (4u << 20) /* stop reading while this much is owed */
-#define CONN_MAX_BODY_CHUNK 65536
 
 struct slot {
 	TAILQ_ENTRY(slot) link;
