@@ -483,25 +483,24 @@ journal_roll(struct journal *j)
 }
 
 /* Report every item of a finished batch and free the records. */
+/* Report every item of a finished batch (it->rc) and free the records. */
 static void
-journal_deliver(struct journal *j, struct jitem *batch, int rc)
+journal_deliver(struct journal *j, struct jitem *batch)
 {
 	struct jitem *it, *next;
 	int blobs = 0;
 
 	for (it = batch; it != NULL; it = next) {
 		next = it->next;
-		int irc = rc != WW_OK ? rc : it->rc;
 		if (it->rec == NULL) {
 			pthread_mutex_lock(&j->mu);
-			it->rc = irc;
 			it->done = 1; /* the waiter owns it from here */
 			pthread_mutex_unlock(&j->mu);
 			blobs = 1;
 			continue;
 		}
 		if (it->cb != NULL)
-			it->cb(irc, irc == WW_OK ? it->seq : 0, it->arg);
+			it->cb(it->rc, it->rc == WW_OK ? it->seq : 0, it->arg);
 		record_free(it->rec);
 		free(it);
 	}
@@ -513,6 +512,48 @@ journal_deliver(struct journal *j, struct jitem *batch, int rc)
 }
 
 static void
+journal_fail_items(struct jitem *batch, int rc)
+{
+	for (struct jitem *it = batch; it != NULL; it = it->next) {
+		it->rc = rc;
+		it->seq = 0;
+	}
+}
+
+/*
+ * Commit batch.  When LMDB finds the transaction too big (MDB_TXN_FULL,
+ * WW_ELIMIT) each half is committed on its own.  Every item's rc says how
+ * it went; returns the last commit's result.
+ */
+static int
+journal_commit_split(struct journal *j, struct jitem *batch)
+{
+	struct jitem *mid = batch, *rest;
+	size_t n = 0;
+	int rc;
+
+	rc = journal_commit(j, batch, 0);
+	for (struct jitem *it = batch; it != NULL; it = it->next)
+		n++;
+	if (rc != WW_ELIMIT || n < 2) {
+		if (rc != WW_OK)
+			journal_fail_items(batch, rc);
+		return rc;
+	}
+	for (size_t i = 1; i < n / 2; i++)
+		mid = mid->next;
+	rest = mid->next;
+	mid->next = NULL;
+	rc = journal_commit_split(j, batch);
+	if (rc == WW_OK)
+		rc = journal_commit_split(j, rest);
+	else
+		journal_fail_items(rest, rc);
+	mid->next = rest;
+	return rc;
+}
+
+static void
 journal_run_batch(struct journal *j, struct jitem *batch)
 {
 	int rc;
@@ -521,9 +562,11 @@ journal_run_batch(struct journal *j, struct jitem *batch)
 	if (rc == WW_OK && j->sync == JOURNAL_SYNC_FULL)
 		(void)segment_prealloc(j->seg, JOURNAL_PREALLOC);
 	if (rc == WW_OK)
-		rc = journal_commit(j, batch, 0);
+		rc = journal_commit_split(j, batch);
+	else
+		journal_fail_items(batch, rc);
 	atomic_store(&j->healthy, rc == WW_OK);
-	journal_deliver(j, batch, rc);
+	journal_deliver(j, batch);
 }
 
 /* Detach up to a batch's worth of pending items; j->mu held. */

@@ -246,6 +246,19 @@ segment_env(const char *path, int rdonly, unsigned env_flags, size_t mapsize,
 		rc = mdb_env_set_maxreaders(env, 254);
 	if (rc == 0)
 		rc = mdb_env_open(env, path, flags, 0640);
+	if (rdonly && (rc == EACCES || rc == EROFS)) {
+		/*
+		 * An archived copy on read-only media, or a reader without
+		 * write access to lock.mdb: read without the lock table.  Safe
+		 * when no writer is active, which is the case for such copies.
+		 */
+		mdb_env_close(env);
+		if ((rc = mdb_env_create(&env)) != 0)
+			return rc;
+		rc = mdb_env_set_maxdbs(env, 8);
+		if (rc == 0)
+			rc = mdb_env_open(env, path, flags | MDB_NOLOCK, 0640);
+	}
 	if (rc != 0) {
 		mdb_env_close(env);
 		return rc;

@@ -85,7 +85,8 @@ int segment_list(const char *dir, struct segment_name **out, size_t *n);
 /*
  * Open (rdonly: read-only, else creating the directory and databases) the
  * segment name in dir.  env_flags are added to the LMDB flags; mapsize 0
- * keeps the environment's own.
+ * keeps the environment's own.  A read-only open that may not use the
+ * lock file (EACCES, EROFS: an archived copy) reads without it.
  */
 int segment_open(const char *dir, const struct segment_name *name, int rdonly,
                  unsigned env_flags, size_t mapsize, struct segment **out,
