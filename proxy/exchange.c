@@ -37,8 +37,9 @@
 #define EXCHANGE_MAX_PART_HASHES 8  /* delimited spans hashed */
 
 struct exchange {
-	struct exchange_env env; /* copied; its pointers are borrowed */
-	struct policy *policy;   /* the snapshot judged under, ref'd */
+	const struct exchange_env *env; /* the worker's; outlives us */
+	unsigned journal_timeout_ms;
+	struct policy *policy; /* the snapshot judged under, ref'd */
 	exchange_reply_cb reply_cb;
 	void *reply_arg;
 	int detached, replied;
@@ -201,9 +202,10 @@ ex_new(const struct exchange_env *env, const struct exchange_client *client,
 	if (ex == NULL)
 		return WW_ENOMEM;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t0);
-	ex->env = *env;
-	if (ex->env.journal_timeout_ms == 0)
-		ex->env.journal_timeout_ms = EXCHANGE_JOURNAL_TIMEOUT_MS;
+	ex->env = env;
+	ex->journal_timeout_ms = env->journal_timeout_ms != 0
+	                             ? env->journal_timeout_ms
+	                             : EXCHANGE_JOURNAL_TIMEOUT_MS;
 	ex->policy = env->policy != NULL ? policy_ref(env->policy) : NULL;
 	ex->reply_cb = reply_cb;
 	ex->reply_arg = arg;
@@ -237,7 +239,7 @@ ex_access_log(struct exchange *ex, const struct http_response *resp,
 {
 	struct accesslog_entry e;
 
-	if (ex->env.accesslog == NULL)
+	if (ex->env->accesslog == NULL)
 		return;
 	memset(&e, 0, sizeof(e));
 	e.client = ex->client_addr;
@@ -252,7 +254,7 @@ ex_access_log(struct exchange *ex, const struct http_response *resp,
 	} else if (end == NULL || end->resp == NULL) {
 		e.has_errcode = 1;
 		e.errcode =
-		    end != NULL ? end->refuse_errcode : ex->env.busy_errcode;
+		    end != NULL ? end->refuse_errcode : ex->env->busy_errcode;
 	}
 	e.request_seq = ex->seq;
 	e.app = ex_nonempty(ex->app);
@@ -262,7 +264,7 @@ ex_access_log(struct exchange *ex, const struct http_response *resp,
 	e.latency_us = ex_elapsed_us(&ex->t0);
 	e.forwarded = end != NULL && end->forwarded;
 	e.error = end != NULL ? end->local_error : "journal deadline passed";
-	accesslog_write(ex->env.accesslog, &e);
+	accesslog_write(ex->env->accesslog, &e);
 }
 
 /* Hand resp to the client, once; counted and logged either way. */
@@ -273,9 +275,9 @@ ex_reply(struct exchange *ex, const struct http_response *resp,
 	if (ex->replied)
 		return;
 	ex->replied = 1;
-	metrics_request(ex->env.metrics, ex->endpoint, ex->action,
+	metrics_request(ex->env->metrics, ex->endpoint, ex->action,
 	                resp->status);
-	metrics_observe(ex->env.metrics, METRICS_EXCHANGE,
+	metrics_observe(ex->env->metrics, METRICS_EXCHANGE,
 	                ex_elapsed_us(&ex->t0));
 	ex_access_log(ex, resp, end);
 	if (!ex->detached && ex->reply_cb != NULL)
@@ -384,16 +386,21 @@ ex_outcome_fill(struct exchange *ex, const struct ex_end *end, Ww__Record *rec)
 static void
 ex_append_outcome(struct exchange *ex, const struct ex_end *end)
 {
-	Ww__Record *rec = record_new(WW__KIND__OUTCOME);
-	int rc = rec != NULL ? ex_outcome_fill(ex, end, rec) : WW_ENOMEM;
+	Ww__Record *rec;
+	int rc;
+
+	if (ex->env->journal == NULL) /* closed at shutdown: nowhere to go */
+		return;
+	rec = record_new(WW__KIND__OUTCOME);
+	rc = rec != NULL ? ex_outcome_fill(ex, end, rec) : WW_ENOMEM;
 
 	if (rc == WW_OK) {
-		rc = journal_append_take(ex->env.journal, rec, ex_outcome_done,
-		                         ex->env.metrics);
+		rc = journal_append_take(ex->env->journal, rec, ex_outcome_done,
+		                         ex->env->metrics);
 		rec = NULL;
 	}
 	if (rc != WW_OK) {
-		metrics_add(ex->env.metrics, METRICS_JOURNAL_FAIL, 1);
+		metrics_add(ex->env->metrics, METRICS_JOURNAL_FAIL, 1);
 		log_warnx("exchange: outcome of request %llu not journaled: %s",
 		          (unsigned long long)ex->seq, ww_strerror(rc));
 	}
@@ -421,15 +428,15 @@ static void
 ex_learn_answer(struct exchange *ex, const struct upstream_result *res,
                 struct ex_end *end, char *token, char **media_id)
 {
-	const struct secret *key = journal_secret(ex->env.journal);
+	const struct secret *key = journal_secret(ex->env->journal);
 
 	if (ex->cls == WECOM_GETTOKEN &&
 	    wecom_parse_token_answer(key, res->body, res->body_len, token,
 	                             NULL) == WW_OK) {
 		end->learned_token = token;
-		if (ex->env.identity != NULL)
+		if (ex->env->identity != NULL)
 			identity_learn_token(
-			    ex->env.identity, token,
+			    ex->env->identity, token,
 			    ex->corp_id != NULL ? ex->corp_id : "", ex->app);
 	}
 	if (!ex->has_upload)
@@ -440,8 +447,8 @@ ex_learn_answer(struct exchange *ex, const struct upstream_result *res,
 	        WW_OK)
 		return;
 	end->media_id = *media_id;
-	if (ex->env.identity != NULL)
-		identity_learn_media(ex->env.identity, *media_id,
+	if (ex->env->identity != NULL)
+		identity_learn_media(ex->env->identity, *media_id,
 		                     ex->upload_sha);
 }
 
@@ -456,14 +463,14 @@ ex_on_upstream(const struct upstream_result *res, void *arg)
 	struct http_response resp;
 
 	ex->call = NULL;
-	metrics_observe(ex->env.metrics, METRICS_UPSTREAM, res->latency_us);
+	metrics_observe(ex->env->metrics, METRICS_UPSTREAM, res->latency_us);
 	end.forwarded = res->sent;
 	end.upstream_us = res->latency_us;
 	snprintf(hint, sizeof(hint), "%llu", (unsigned long long)ex->seq);
 	if (res->rc != WW_OK) {
-		metrics_add(ex->env.metrics, METRICS_UPSTREAM_FAIL, 1);
+		metrics_add(ex->env->metrics, METRICS_UPSTREAM_FAIL, 1);
 		end.local_error = res->error;
-		end.refuse_errcode = ex->env.busy_errcode;
+		end.refuse_errcode = ex->env->busy_errcode;
 		end.refuse_text = "system busy";
 		end.hint = hint;
 		ex_finish(ex, &end);
@@ -475,11 +482,13 @@ ex_on_upstream(const struct upstream_result *res, void *arg)
 		end.has_errcode = 1;
 	end.errmsg = errmsg;
 	end.msgid = msgid;
-	if (wecom_scrub_answer(journal_secret(ex->env.journal), res->body,
+	if (ex->env->journal != NULL &&
+	    wecom_scrub_answer(journal_secret(ex->env->journal), res->body,
 	                       res->body_len, &answer,
 	                       &end.answer_len) == WW_OK)
 		end.answer = answer;
-	ex_learn_answer(ex, res, &end, token, &media_id);
+	if (ex->env->journal != NULL)
+		ex_learn_answer(ex, res, &end, token, &media_id);
 	resp.status = res->status;
 	resp.headers = res->headers;
 	resp.n_headers = res->n_headers;
@@ -509,13 +518,17 @@ ex_forward(struct exchange *ex)
 	r.n_headers = ex->n_headers;
 	r.body = ex->fwd_body != NULL ? ex->fwd_body : ex->body;
 	r.body_len = ex->fwd_body != NULL ? ex->fwd_len : ex->body_len;
-	rc = upstream_send(ex->env.upstream, &r, ex_on_upstream, ex, &ex->call);
+	/* NULL: the worker is shutting down (exchange.h) */
+	rc = ex->env->upstream != NULL
+	         ? upstream_send(ex->env->upstream, &r, ex_on_upstream, ex,
+	                         &ex->call)
+	         : WW_ECLOSED;
 	if (rc == WW_OK)
 		return;
 	snprintf(hint, sizeof(hint), "%llu", (unsigned long long)ex->seq);
 	end.local_error =
 	    rc == WW_EINVAL ? "request not forwardable" : ww_strerror(rc);
-	end.refuse_errcode = ex->env.busy_errcode;
+	end.refuse_errcode = ex->env->busy_errcode;
 	end.refuse_text = "system busy";
 	end.hint = hint;
 	ex_finish(ex, &end);
@@ -544,10 +557,10 @@ ex_on_deadline(evutil_socket_t fd, short what, void *arg)
 	/* Refuse now; the exchange lives on until the journal answers. */
 	ex->timed_out = 1;
 	ex->action = METRICS_REFUSE;
-	metrics_add(ex->env.metrics, METRICS_JOURNAL_FAIL, 1);
+	metrics_add(ex->env->metrics, METRICS_JOURNAL_FAIL, 1);
 	log_warnx("exchange: journal missed its %u ms deadline; refused",
-	          ex->env.journal_timeout_ms);
-	ex_reply_refusal(ex, ex->env.busy_errcode, "system busy", NULL, NULL);
+	          ex->journal_timeout_ms);
+	ex_reply_refusal(ex, ex->env->busy_errcode, "system busy", NULL, NULL);
 }
 
 static void
@@ -560,16 +573,16 @@ ex_on_journaled(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	event_del(ex->deadline);
-	metrics_observe(ex->env.metrics, METRICS_COMMIT,
+	metrics_observe(ex->env->metrics, METRICS_COMMIT,
 	                ex_elapsed_us(&ex->t_journal));
 	if (ex->jrc != WW_OK) {
-		metrics_add(ex->env.metrics, METRICS_JOURNAL_FAIL, 1);
+		metrics_add(ex->env->metrics, METRICS_JOURNAL_FAIL, 1);
 		log_warnx("exchange: request record not journaled: %s; refused",
 		          ww_strerror(ex->jrc));
 		ex->action = METRICS_REFUSE;
 		end.journal_outcome = 0;
 		end.local_error = ww_strerror(ex->jrc);
-		end.refuse_errcode = ex->env.busy_errcode;
+		end.refuse_errcode = ex->env->busy_errcode;
 		end.refuse_text = "system busy";
 		ex_finish(ex, &end);
 		return;
@@ -580,7 +593,7 @@ ex_on_journaled(evutil_socket_t fd, short what, void *arg)
 		end.local_error =
 		    ex->timed_out ? "journal deadline passed" : NULL;
 		end.refuse_errcode =
-		    ex->timed_out ? ex->env.busy_errcode : ex->refuse_errcode;
+		    ex->timed_out ? ex->env->busy_errcode : ex->refuse_errcode;
 		end.refuse_text =
 		    ex->timed_out ? "system busy" : ex->refuse_text;
 		ex_finish(ex, &end);
@@ -600,26 +613,26 @@ ex_append_request(struct exchange *ex, Ww__Record *rec)
 	struct ex_end end = {0};
 	int rc = WW_ENOMEM;
 
-	tv.tv_sec = ex->env.journal_timeout_ms / 1000;
-	tv.tv_usec = (ex->env.journal_timeout_ms % 1000) * 1000;
-	ex->wake = event_new(ex->env.base, -1, 0, ex_on_journaled, ex);
-	ex->deadline = evtimer_new(ex->env.base, ex_on_deadline, ex);
+	tv.tv_sec = ex->journal_timeout_ms / 1000;
+	tv.tv_usec = (ex->journal_timeout_ms % 1000) * 1000;
+	ex->wake = event_new(ex->env->base, -1, 0, ex_on_journaled, ex);
+	ex->deadline = evtimer_new(ex->env->base, ex_on_deadline, ex);
 	if (ex->wake != NULL && ex->deadline != NULL &&
 	    evtimer_add(ex->deadline, &tv) == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &ex->t_journal);
-		rc = journal_append_take(ex->env.journal, rec, ex_journal_done,
+		rc = journal_append_take(ex->env->journal, rec, ex_journal_done,
 		                         ex);
 		rec = NULL;
 	}
 	record_free(rec);
 	if (rc == WW_OK)
 		return 1;
-	metrics_add(ex->env.metrics, METRICS_JOURNAL_FAIL, 1);
+	metrics_add(ex->env->metrics, METRICS_JOURNAL_FAIL, 1);
 	log_warnx("exchange: journal refused the request record: %s",
 	          ww_strerror(rc));
 	ex->action = METRICS_REFUSE;
 	end.local_error = ww_strerror(rc);
-	end.refuse_errcode = ex->env.busy_errcode;
+	end.refuse_errcode = ex->env->busy_errcode;
 	end.refuse_text = "system busy";
 	ex_finish(ex, &end);
 	return 0;
@@ -693,13 +706,13 @@ ex_store_upload(struct exchange *ex, const Ww__Message *msg)
 			if ((ex->upload_name = ex_strdup(a->name)) == NULL)
 				return WW_ENOMEM;
 		}
-		if ((ex->env.max_blob_bytes != 0 &&
-		     a->size > ex->env.max_blob_bytes) ||
+		if ((ex->env->max_blob_bytes != 0 &&
+		     a->size > ex->env->max_blob_bytes) ||
 		    ex_find_part(ex->body, ex->body_len, a->size,
 		                 a->sha256.data, &off) != WW_OK)
 			continue; /* metadata and hash only */
 		/* synchronous: the blob is durable before the REQUEST */
-		int rc = journal_put_blob(ex->env.journal, ex->body + off,
+		int rc = journal_put_blob(ex->env->journal, ex->body + off,
 		                          (size_t)a->size, sha);
 		if (rc != WW_OK && rc != WW_ELIMIT)
 			log_warnx("exchange: upload blob not journaled: %s",
@@ -712,7 +725,7 @@ ex_store_upload(struct exchange *ex, const Ww__Message *msg)
 static int
 ex_learn_request(struct exchange *ex, Ww__Message *msg)
 {
-	struct identity *id = ex->env.identity;
+	struct identity *id = ex->env->identity;
 	char corp[IDENTITY_FIELD_MAX], app[IDENTITY_FIELD_MAX];
 	unsigned char sha[32];
 
@@ -745,7 +758,7 @@ ex_learn_request(struct exchange *ex, Ww__Message *msg)
 static int
 ex_decode(struct exchange *ex, Ww__Message **out)
 {
-	const struct secret *key = journal_secret(ex->env.journal);
+	const struct secret *key = journal_secret(ex->env->journal);
 	char err[256];
 	int rc;
 
@@ -803,7 +816,8 @@ ex_judge(struct exchange *ex, const Ww__Message *msg, Ww__Verdict **verdict)
 	ex->action = METRICS_ALLOW;
 	if (ex->policy == NULL)
 		return WW_OK; /* no policy configured: journal only */
-	rc = policy_judge(ex->policy, ex->env.scratch, msg, verdict, &redacted);
+	rc =
+	    policy_judge(ex->policy, ex->env->scratch, msg, verdict, &redacted);
 	if (rc == WW_ENOMEM)
 		return rc;
 	if (rc != WW_OK || *verdict == NULL) {
@@ -822,7 +836,7 @@ ex_judge(struct exchange *ex, const Ww__Message *msg, Ww__Verdict **verdict)
 		                  : "blocked by compliance policy");
 		if (ex->refuse_text_own == NULL)
 			rc = WW_ENOMEM;
-		ex_set_refusal(ex, ex->env.block_errcode, ex->refuse_text_own,
+		ex_set_refusal(ex, ex->env->block_errcode, ex->refuse_text_own,
 		               METRICS_BLOCK);
 		break;
 	case WW__ACTION__REDACT:
@@ -885,7 +899,7 @@ ex_request_record(struct exchange *ex, const struct exchange_client *client,
 	    record_set_str(&rec->path, ex->path) != WW_OK)
 		goto out;
 	if (ex->query != NULL &&
-	    wecom_scrub_query(journal_secret(ex->env.journal), ex->query,
+	    wecom_scrub_query(journal_secret(ex->env->journal), ex->query,
 	                      &rec->query) != WW_OK)
 		goto out;
 	if (ex->fwd_body != NULL &&
@@ -916,7 +930,7 @@ ex_prepare(struct exchange *ex, const struct exchange_client *client,
 		rc = ex_learn_request(ex, msg);
 	if (rc == WW_OK && ex->refuse_errcode == 0)
 		rc = ex_judge(ex, msg, &verdict);
-	metrics_observe(ex->env.metrics, METRICS_JUDGE, ex_elapsed_us(&t));
+	metrics_observe(ex->env->metrics, METRICS_JUDGE, ex_elapsed_us(&t));
 	if (rc != WW_OK) {
 		message_free(msg);
 		if (verdict != NULL)
@@ -941,6 +955,16 @@ exchange_start(const struct exchange_env *env,
 	rc = ex_new(env, client, req, reply_cb, arg, &ex);
 	if (rc != WW_OK)
 		return rc;
+	if (env->journal == NULL || env->upstream == NULL) {
+		/* shutting down: nothing can be journaled or forwarded */
+		struct ex_end end = {0};
+		ex->action = METRICS_REFUSE;
+		end.local_error = "gateway shutting down";
+		end.refuse_errcode = env->busy_errcode;
+		end.refuse_text = "system busy";
+		ex_finish(ex, &end);
+		return WW_OK;
+	}
 	rc = ex_prepare(ex, client, &rec);
 	if (rc != WW_OK) {
 		ex_free(ex);

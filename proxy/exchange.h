@@ -86,12 +86,23 @@ typedef void (*exchange_reply_cb)(const struct http_response *resp, void *arg);
  * wakes the exchange with event_active() on an event of env->base: so
  * evthread_use_pthreads() must have been called before env->base was
  * created.  An exchange never frees itself while a journal callback is
- * pending, so detaching is always safe.  At shutdown: stop accepting, run
- * the base until upstream_pending() is 0 or the drain timeout passes,
- * close the journal (it flushes and calls every pending callback), run
- * the base once more (EVLOOP_NONBLOCK) so woken exchanges finish, and only
- * then free the upstream (which ends what is left through its callbacks)
- * and the base.
+ * pending, so detaching is always safe.
+ *
+ * env itself (not a copy) is used for the exchange's whole life, so it
+ * must outlive every exchange started with it; its policy and scratch are
+ * only used inside exchange_start().  Shutdown, on the thread that runs
+ * env->base (or after it ended):
+ *   1. stop accepting; run the base until upstream_pending() is 0 or the
+ *      drain timeout passes;
+ *   2. set env->upstream = NULL, then upstream_free() the upstream: calls
+ *      in flight end with WW_ECLOSED and write their OUTCOME records;
+ *      exchanges woken from now on refuse instead of forwarding;
+ *   3. run the base once (EVLOOP_NONBLOCK), then set env->journal = NULL:
+ *      exchanges woken from now on no longer touch the journal;
+ *   4. journal_close() (it commits what is pending and calls every done
+ *      callback), run the base once more so woken exchanges finish, and
+ *      only then free env and the base.
+ * exchange_start() with env->journal or env->upstream NULL refuses at once.
  *
  * Order (the one guarantee): the REQUEST record is durable before a byte
  * goes upstream.  The OUTCOME record is handed to the journal before the

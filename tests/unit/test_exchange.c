@@ -711,6 +711,73 @@ test_detached(void **state)
 	assert_true(v.forwarded);
 }
 
+/*
+ * Shutdown (exchange.h): an exchange woken after the upstream is gone
+ * refuses instead of forwarding; one woken after the journal is gone
+ * ends without touching it (ASan would catch a use after free).
+ */
+static void
+test_shutdown(void **state)
+{
+	struct x_state *s = *state;
+	struct exchange_client c = {"127.0.0.1", 2, NULL, NULL, NULL, NULL};
+	struct http_request req = {0};
+	struct exchange *ex = NULL;
+	struct x_reply r = {0};
+	size_t before = fixture_lines(s->fake.record);
+	struct x_seen v;
+	int never = 0;
+
+	req.method = "POST";
+	req.path = "/cgi-bin/message/send";
+	req.query = "access_token=" X_TOKEN;
+	req.body = (const uint8_t *)x_allowed;
+	req.body_len = strlen(x_allowed);
+	/* step 2 while the REQUEST commits */
+	assert_int_equal(exchange_start(&s->env, &c, &req, x_reply_cb, &r, &ex),
+	                 WW_OK);
+	s->env.upstream = NULL;
+	assert_int_equal(fixture_loop(s->base, &r.done, 15000), 0);
+	assert_non_null(strstr(r.body, "\"errcode\":-1"));
+	free(r.body);
+	/* and new exchanges are refused at once */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(exchange_start(&s->env, &c, &req, x_reply_cb, &r, &ex),
+	                 WW_OK);
+	assert_int_equal(r.done, 1);
+	assert_null(ex);
+	free(r.body);
+	s->env.upstream = s->up;
+	assert_int_equal(fixture_lines(s->fake.record), before);
+	/* steps 3-4 with a detached exchange still waiting for its commit */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(exchange_start(&s->env, &c, &req, x_reply_cb, &r, &ex),
+	                 WW_OK);
+	assert_non_null(ex);
+	exchange_detach(ex);
+	s->env.upstream = NULL;
+	s->env.journal = NULL;
+	journal_close(s->journal);
+	s->journal = NULL;
+	fixture_loop(s->base, &never, 200);
+	s->env.upstream = s->up;
+	assert_int_equal(r.done, 0);
+	assert_int_equal(fixture_lines(s->fake.record), before);
+	/* the first REQUEST has its OUTCOME: not forwarded */
+	memset(&v, 0, sizeof(v));
+	{
+		struct journal_reader *jr;
+		char err[256];
+		assert_int_equal(
+		    journal_reader_open(s->jdir, &jr, err, sizeof(err)), WW_OK);
+		assert_int_equal(journal_scan(jr, 1, 0, x_visit, &v), 0);
+		journal_reader_close(jr);
+	}
+	assert_int_equal(v.requests, 2);
+	assert_int_equal(v.outcomes, 1);
+	assert_false(v.forwarded);
+}
+
 int
 main(void)
 {
@@ -729,6 +796,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_upload_then_send, x_setup,
 	                                    x_teardown),
 	    cmocka_unit_test_setup_teardown(test_detached, x_setup, x_teardown),
+	    cmocka_unit_test_setup_teardown(test_shutdown, x_setup, x_teardown),
 	};
 	int rc;
 
