@@ -97,6 +97,20 @@ upstream_hop_by_hop(const char *name, size_t len)
 	return 0;
 }
 
+/* An RFC 9110 token: what a header name must be to be passed on. */
+static int
+upstream_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!isalnum(ch) && strchr("!#$%&'*+-.^_`|~", ch) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 /* ---- event glue: curl tells us what to watch, libevent tells curl ---- */
 
 static void upstream_check_done(struct upstream *up);
@@ -237,7 +251,7 @@ upstream_header_cb(char *buf, size_t size, size_t n, void *arg)
 	if (colon == NULL)
 		return len; /* the blank line ending the block */
 	nlen = (size_t)(colon - buf);
-	if (nlen == 0 || upstream_hop_by_hop(buf, nlen) ||
+	if (!upstream_token(buf, nlen) || upstream_hop_by_hop(buf, nlen) ||
 	    c->n_resp_headers >= UPSTREAM_MAX_HEADERS)
 		return len;
 	v = colon + 1;
@@ -569,7 +583,7 @@ upstream_build_headers(const struct upstream_request *req,
 	for (size_t i = 0; i < req->n_headers && rc == WW_OK; i++) {
 		const struct http_header *h = &req->headers[i];
 		if (upstream_drop_request_header(h->name) ||
-		    !upstream_header_value_ok(h->name) ||
+		    !upstream_token(h->name, strlen(h->name)) ||
 		    !upstream_header_value_ok(h->value))
 			continue;
 		if (strcasecmp(h->name, "content-type") == 0)
