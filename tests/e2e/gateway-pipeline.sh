@@ -141,6 +141,13 @@ ww_like "$(wwj show "$seq" 2>&1)" '[Tt]ime' "with an OUTCOME saying it timed out
 ww_fake_mode up reset >/dev/null
 out=$(post /cgi-bin/message/send "$WW_TMP/allowed.json")
 ww_like "$out" '"errcode":-1' "a resetting upstream gives system busy"
+ww_fake_mode up http500 >/dev/null
+out=$(post /cgi-bin/message/send "$WW_TMP/allowed.json" -w ' %{http_code}')
+ww_like "$out" '"errcode":-1.* 500$' "an upstream HTTP 500 is passed back as it came"
+ww_fake_mode up garbage >/dev/null
+post /cgi-bin/message/send "$WW_TMP/allowed.json" -o "$WW_TMP/garbage.out"
+ww_like "$(cat "$WW_TMP/garbage.out")" '^<html>fake-wecom garbage' \
+	"a non-JSON answer is passed back unchanged"
 ww_fake_mode up ok >/dev/null
 
 # 7. the journal joins requests with outcomes; no secret anywhere
