@@ -84,7 +84,7 @@ static const char usage_text[] =
     "2026-12-01\n"
     "  wwjournal -j J show 1042\n"
     "  wwjournal -j J export --format csv --sender zhangsan -o out.csv\n"
-    "  wwjournal -j J export --format jsonl | jq 'select(.outcome == "
+    "  wwjournal -j J export --kind request | jq 'select(.outcome == "
     "null)'\n"
     "  wwjournal -j J search 'contract' --chat wrOgQhDgAA\n"
     "  wwjournal -j J verify --checkpoints /srv/offsite/checkpoints\n"
