@@ -875,6 +875,8 @@ journal_open(const struct journal_opts *opts, struct journal **out, char *err,
 		rc = journal_lock(j, err, errlen);
 	if (rc == WW_OK)
 		rc = journal_keys(j, err, errlen);
+	if (rc == WW_OK && segment_sync_dir(j->dir) != WW_OK) /* new keys */
+		log_warn("journal: cannot sync %s", j->dir);
 	if (rc == WW_OK)
 		rc = journal_load_head(j, err, errlen);
 	if (rc == WW_OK)

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +290,20 @@ segment_create_dbs(struct segment *s)
 }
 
 int
+segment_sync_dir(const char *path)
+{
+	int fd, rc = WW_OK;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return segment_err(errno);
+	if (fsync(fd) != 0)
+		rc = segment_err(errno);
+	close(fd);
+	return rc;
+}
+
+int
 segment_open(const char *dir, const struct segment_name *name, int rdonly,
              unsigned env_flags, size_t mapsize, struct segment **out,
              char *err, size_t errlen)
@@ -312,6 +327,10 @@ segment_open(const char *dir, const struct segment_name *name, int rdonly,
 	rc = segment_env(path, rdonly, env_flags, mapsize, &s->env);
 	if (rc == 0 && !rdonly)
 		rc = segment_create_dbs(s);
+	/* The new directory and files must outlive a crash like the data. */
+	if (rc == 0 && !rdonly &&
+	    (segment_sync_dir(path) != WW_OK || segment_sync_dir(dir) != WW_OK))
+		rc = EIO;
 	if (rc != 0) {
 		int wrc = segment_err(rc);
 		segment_close(s);

@@ -115,6 +115,9 @@ int segment_prealloc(struct segment *s, size_t ahead);
 /* The last record (seq and value borrowed from txn); WW_ENOTFOUND if none. */
 int segment_last(struct segment *s, MDB_txn *txn, uint64_t *seq, MDB_val *val);
 
+/* fsync a directory, so entries created in it survive a crash. */
+int segment_sync_dir(const char *path);
+
 /* An LMDB or errno code as WW_E*. */
 int segment_err(int mdb_rc);
 
