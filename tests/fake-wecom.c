@@ -39,6 +39,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -730,6 +731,9 @@ fake_bind(struct fake *f, const struct fake_opts *o)
 		fprintf(stderr, "fake-wecom: cannot listen on %s\n", o->listen);
 		return -1;
 	}
+	/* Accepted sockets inherit it: answers are not held back by Nagle. */
+	setsockopt(evhttp_bound_socket_get_fd(h), IPPROTO_TCP, TCP_NODELAY,
+	    &(int){1}, sizeof(int));
 	if (getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&ss,
 	                &len) != 0)
 		return -1;
