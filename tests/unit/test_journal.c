@@ -35,6 +35,7 @@
 #include "store/record.h"
 #include "store/secret.h"
 #include "store/signkey.h"
+#include "store/wecom.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -844,6 +845,48 @@ test_secrets_never_stored(void **state)
 	assert_true(tree_contains(f->dir, digest)); /* the search can succeed */
 }
 
+/* The same through the real decoder: query and body secrets digested. */
+static void
+test_decoded_secrets_never_stored(void **state)
+{
+	struct fixture *f = *state;
+	static const char token[] = "TokenSecret-7f3a9c1e5b2d8a4f";
+	static const char secret[] = "BodySecret-0c9e8d7f6a5b4c3d";
+	static const char text[] = "quarterly numbers attached";
+	struct journal_opts o;
+	struct journal *j;
+	char query[128], body[512], err[256];
+	char *scrubbed = NULL;
+	Ww__Message *msg = NULL;
+	Ww__Record *rec;
+
+	opts_init(&o, f);
+	j = open_journal(&o);
+	snprintf(query, sizeof(query), "access_token=%s&debug=1", token);
+	snprintf(body, sizeof(body),
+	         "{\"touser\":\"u1\",\"msgtype\":\"text\",\"agentid\":1000002,"
+	         "\"text\":{\"content\":\"%s\"},\"secret\":\"%s\"}",
+	         text, secret);
+	assert_int_equal(wecom_decode(journal_secret(j),
+	                              "/cgi-bin/message/send", query,
+	                              (const uint8_t *)body, strlen(body), &msg,
+	                              err, sizeof(err)),
+	                 WW_OK);
+	assert_int_equal(wecom_scrub_query(journal_secret(j), query, &scrubbed),
+	                 WW_OK);
+	rec = record_new(WW__KIND__REQUEST);
+	assert_non_null(rec);
+	rec->message = msg;
+	rec->query = scrubbed;
+	set(&rec->path, "/cgi-bin/message/send");
+	append(j, rec);
+	journal_close(j);
+
+	assert_false(tree_contains(f->dir, token));
+	assert_false(tree_contains(f->dir, secret));
+	assert_true(tree_contains(f->dir, text)); /* the message is there */
+}
+
 /* ---- tampering ------------------------------------------------------------
  */
 
@@ -1616,6 +1659,7 @@ main(void)
 	    T(test_segment_roll_over),
 	    T(test_map_growth),
 	    T(test_secrets_never_stored),
+	    T(test_decoded_secrets_never_stored),
 	    T(test_tamper_modify_byte),
 	    T(test_tamper_modify_and_rechain),
 	    T(test_tamper_delete),
