@@ -337,6 +337,8 @@ audit_export(struct audit *a)
 		if ((rc = audit_write(a, &s.b)) != WW_OK)
 			goto out;
 	}
+	if (a->out_tty)
+		a->progress = 0;
 	rc = journal_scan(a->r, 1, 0, audit_export_visit, &s);
 	if (rc == 1) /* --limit reached */
 		rc = WW_OK;

@@ -28,7 +28,8 @@ struct audit {
 	uint64_t limit;           /* --limit, 0: none */
 	int json;                 /* --json: machine-readable output */
 	int color;                /* ANSI colours on a->out */
-	int progress;             /* a progress bar on stderr */
+	int progress;             /* stderr is a terminal: progress bars */
+	int out_tty;              /* out is a terminal */
 	enum audit_format format; /* export --format */
 	const char *checkpoints;  /* verify --checkpoints FILE, or NULL */
 	int follow;               /* tail -f */

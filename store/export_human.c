@@ -196,6 +196,18 @@ export_human_verdict(struct export *e, struct export_buf *b,
 	}
 }
 
+/* "  monitor [r1,r2]": rules in monitor mode that matched, if any. */
+static void
+export_human_monitor(struct export_buf *b, const Ww__Verdict *v)
+{
+	for (size_t i = 0; v != NULL && i < v->n_monitor_rules; i++) {
+		export_buf_puts(b, i == 0 ? "  monitor [" : ",");
+		export_human_str(b, v->monitor_rules[i]);
+		if (i + 1 == v->n_monitor_rules)
+			export_buf_puts(b, "]");
+	}
+}
+
 /* "200/0 12.3ms", "not forwarded", "outcome unknown". */
 static void
 export_human_outcome(struct export *e, struct export_buf *b,
@@ -255,6 +267,7 @@ export_line_message(struct export *e, const Ww__Record *rec,
 	}
 	export_buf_puts(b, "  ");
 	export_human_verdict(e, b, rec->verdict);
+	export_human_monitor(b, rec->verdict);
 	if (rec->kind == WW__KIND__REQUEST) {
 		export_buf_puts(b, "  ");
 		export_human_outcome(e, b, outcome);
@@ -427,13 +440,8 @@ export_show_verdict(struct export *e, struct export_buf *b,
 
 	export_label(e, b, "verdict");
 	export_human_verdict(e, b, v);
+	export_human_monitor(b, v);
 	if (v != NULL) {
-		for (size_t i = 0; i < v->n_monitor_rules; i++) {
-			export_buf_puts(b, i == 0 ? "  monitor [" : ",");
-			export_human_str(b, v->monitor_rules[i]);
-			if (i + 1 == v->n_monitor_rules)
-				export_buf_puts(b, "]");
-		}
 		if (v->policy_digest != NULL && v->policy_digest[0] != '\0') {
 			export_buf_puts(b, "  policy ");
 			export_human_str(b, v->policy_digest);
@@ -693,6 +701,7 @@ export_transcript(struct export *e, const Ww__Record *rec,
 		export_transcript_attachments(b, m);
 	export_buf_puts(b, TR_INDENT "verdict ");
 	export_human_verdict(e, b, rec->verdict);
+	export_human_monitor(b, rec->verdict);
 	if (rec->kind == WW__KIND__REQUEST) {
 		export_buf_puts(b, "  result ");
 		export_human_outcome(e, b, outcome);

@@ -336,8 +336,10 @@ setup_terminal(struct cli *c)
 		                   c->color);
 	if (c->a.json)
 		c->a.color = 0;
-	c->a.progress = !c->no_progress && isatty(STDERR_FILENO) &&
-	                (out != stdout || !isatty(STDOUT_FILENO));
+	/* A bar between the lines of an export to the same terminal would
+	 * garble it; verify prints only after the bar is gone. */
+	c->a.progress = !c->no_progress && isatty(STDERR_FILENO);
+	c->a.out_tty = isatty(fileno(out));
 	return 0;
 }
 

@@ -283,8 +283,11 @@ if command -v script >/dev/null; then
 	ww_like "$out" "export +\[#*\.*\] +[0-9]+% [0-9]+/[0-9]+" \
 		"export draws a progress bar on a terminal"
 	ww_is "$(wc -l <"$WW_TMP/tty.jsonl")" 100000 "and still writes the file"
+	out=$(script -qec "'$WWJ' -j '$B' verify" /dev/null)
+	ww_like "$out" "verify +\[" "verify draws one too"
+	ww_like "$out" "intact: 2000[0-9]+ records" "and then its result"
 else
-	ww_skip 2 "script(1) not installed"
+	ww_skip 4 "script(1) not installed"
 fi
 ww_like "$(wj list --color always | head -1)" $'\033\\[' "--color always"
 ww_is "$(wj list | grep -c $'\033')" 0 "no escape codes when not a terminal"

@@ -357,9 +357,14 @@ test_human_safe(void **state)
 	struct export_buf b;
 
 	(void)state;
+	assert_int_equal(record_add_str(&req->verdict->n_monitor_rules,
+	                                &req->verdict->monitor_rules,
+	                                "kw.watch"),
+	                 WW_OK);
 	assert_int_equal(export_new(0, &e), WW_OK);
 	export_buf_init(&b);
 	assert_int_equal(export_line(e, req, out, &b), WW_OK);
+	assert_non_null(strstr(b.data, "monitor [kw.watch]"));
 	assert_null(strchr(b.data, '\033'));
 	assert_null(strstr(b.data, "\xe2\x80\xae"));
 	assert_non_null(strstr(b.data, "\\x1b[2J"));
