@@ -583,7 +583,8 @@ validate_us_ssn(const char *s, size_t len, char *canon)
 
 /* Order: as documented in wwpolicy(5). */
 static const struct detector detectors[] = {
-    {"credit_card", "\\b[0-9](?:[ -]?[0-9]){12,18}\\b", 0, validate_credit_card,
+    {"credit_card", "\\b[2-6][0-9](?:[ -]?[0-9]){11,17}\\b", 0,
+     validate_credit_card,
      "payment card number, 13-19 digits, Luhn and issuer range"},
     {"cn_resident_id",
      "\\b[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])"
@@ -620,8 +621,7 @@ static const struct detector detectors[] = {
      "PEM private key (RSA, EC, DSA, OpenSSH, PKCS#8, PGP): header or block"},
     {"aws_access_key", "\\b(?:akia|asia)[a-z2-7]{16}\\b", 0,
      validate_aws_access_key, "AWS access key id (AKIA/ASIA + 16 base32)"},
-    {"cn_passport", "\\b(?:[eg][0-9]{8}|e[a-z][0-9]{7})\\b", 0,
-     validate_cn_passport,
+    {"cn_passport", "\\b[eg][a-z0-9][0-9]{7}\\b", 0, validate_cn_passport,
      "PRC passport number: E/G + 8 digits or E + letter + 7 digits"},
     {"us_ssn", "\\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\\b", 0,
      validate_us_ssn,
