@@ -158,6 +158,14 @@ conn_arm_timer(struct conn *c)
 
 	if (c->tls && !c->handshaken)
 		return; /* armed once at accept */
+	if (c->no_more) {
+		/* Nothing more is read: wait for the answers, then the write. */
+		if (c->nslots > 0)
+			evtimer_del(c->timer);
+		else
+			conn_timer_ms(c, lim->keepalive_timeout_ms);
+		return;
+	}
 	switch (http1_phase(c->reader)) {
 	case HTTP1_HEADERS:
 		if (!c->in_header)

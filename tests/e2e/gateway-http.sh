@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 32
+ww_plan 33
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -125,6 +125,13 @@ ww_like "$out" '^HTTP/1.1 400' "an obs-folded header gets 400"
 out=$(printf 'POST /cgi-bin/message/send HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n' | httpc raw)
 ww_like "$out" '^HTTP/1.1 400' "a Transfer-Encoding other than chunked gets 400"
 ww_is "$(fakes)" "$n" "no refused request reached upstream"
+
+# A bad request behind a slow good one: answers stay in order.
+ww_fake_mode up stall '"delay_ms":700,"times":1'
+out=$(printf 'GET /cgi-bin/user/get?userid=first HTTP/1.1\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n' |
+	httpc raw | grep -o 'HTTP/1.1 [0-9]*' | tr '\n' ' ')
+ww_is "$out" "HTTP/1.1 200 HTTP/1.1 400 " \
+	"an error behind a pending request is answered after it"
 
 out=$( (printf 'GET /cgi-bin/user/get HTTP/1.1\r\nHost: h\r\n'; sleep 3) | httpc raw)
 ww_like "$out" '^HTTP/1.1 408.*' "incomplete headers get 408 after header_timeout_ms"
