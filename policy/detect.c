@@ -515,7 +515,11 @@ validate_private_key(const char *s, size_t len, char *canon)
 	return 1;
 }
 
-/* AWS key ids are base32: "akia" (long-term) or "asia" (STS) + 16. */
+/*
+ * AWS access key ids: "akia" (long-term) or "asia" (STS) + 16 letters or
+ * digits.  Most are base32, but AWS documents only "alphanumeric" (its own
+ * examples hold 8s), so a narrower class could miss real keys.
+ */
 static int
 validate_aws_access_key(const char *s, size_t len, char *canon)
 {
@@ -523,7 +527,7 @@ validate_aws_access_key(const char *s, size_t len, char *canon)
 	    (memcmp(s, "akia", 4) != 0 && memcmp(s, "asia", 4) != 0))
 		return 0;
 	for (size_t i = 4; i < len; i++)
-		if (!is_lower(s[i]) && (s[i] < '2' || s[i] > '7'))
+		if (!is_lower(s[i]) && !is_digit(s[i]))
 			return 0;
 	canon_copy(s, len, 1, canon);
 	return 1;
@@ -619,8 +623,9 @@ static const struct detector detectors[] = {
      "(?: block)?-----)?",
      0, validate_private_key,
      "PEM private key (RSA, EC, DSA, OpenSSH, PKCS#8, PGP): header or block"},
-    {"aws_access_key", "\\b(?:akia|asia)[a-z2-7]{16}\\b", 0,
-     validate_aws_access_key, "AWS access key id (AKIA/ASIA + 16 base32)"},
+    {"aws_access_key", "\\b(?:akia|asia)[a-z0-9]{16}\\b", 0,
+     validate_aws_access_key,
+     "AWS access key id (AKIA/ASIA + 16 letters or digits)"},
     {"cn_passport", "\\b[eg][a-z0-9][0-9]{7}\\b", 0, validate_cn_passport,
      "PRC passport number: E/G + 8 digits or E + letter + 7 digits"},
     {"us_ssn", "\\b[0-9]{3}(?:-[0-9]{2}-| [0-9]{2} )[0-9]{4}\\b", 0,

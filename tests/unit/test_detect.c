@@ -381,8 +381,9 @@ test_aws_access_key(void **state)
 	assert_true(valid("aws_access_key", "akiaiosfodnn7example", c));
 	assert_string_equal(c, "AKIAIOSFODNN7EXAMPLE");
 	assert_true(valid("aws_access_key", "asia2345672345672345", NULL));
-	/* not base32 (0, 1, 8, 9), wrong prefix or length */
-	assert_false(valid("aws_access_key", "akiaiosfodnn0example", NULL));
+	/* not alphanumeric, wrong prefix or length */
+	assert_true(valid("aws_access_key", "akiai44qh8dhbexample", NULL));
+	assert_false(valid("aws_access_key", "akiaiosfodnn_example", NULL));
 	assert_false(valid("aws_access_key", "akibiosfodnn7example", NULL));
 	assert_false(valid("aws_access_key", "akiaiosfodnn7exampl", NULL));
 
