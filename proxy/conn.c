@@ -159,7 +159,8 @@ conn_arm_timer(struct conn *c)
 	if (c->tls && !c->handshaken)
 		return; /* armed once at accept */
 	if (c->no_more) {
-		/* Nothing more is read: wait for the answers, then the write. */
+		/* Nothing more is read: wait for the answers, then the write.
+		 */
 		if (c->nslots > 0)
 			evtimer_del(c->timer);
 		else
