@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -474,52 +475,82 @@ build_csr(struct build *b)
 	return WW_OK;
 }
 
+/* One rejected pattern, with its line and rule. */
+static void
+build_report_pattern(struct build *b, size_t i, const char *msg)
+{
+	const struct pat *pt = &b->p->pats[i];
+	char hint[256], full[768];
+
+	b->cur_rule = pt->rule;
+	/* Say so when only start-of-match tracking is the problem. */
+	if (pt->kind == PAT_REGEX &&
+	    scan_check(b->exprs[i], b->sflags[i] & ~SCAN_SOM, 0, hint,
+	               sizeof(hint)) == WW_OK) {
+		snprintf(full, sizeof(full),
+		         "%.300s (vectorscan cannot track where its matches "
+		         "start, which redaction needs: bound or simplify the "
+		         "repetitions)",
+		         msg);
+		msg = full;
+	}
+	if (pt->kind == PAT_DET)
+		BERR(b, pt->line, "detector pattern rejected by vectorscan: %s",
+		     msg);
+	else
+		BERR(b, pt->line, "%s '%.80s' rejected: %s",
+		     pt->kind == PAT_REGEX ? "regex" : "keyword", b->exprs[i],
+		     msg);
+}
+
+static double
+build_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
  * The database failed on pattern bad: report it, and every other regex
- * that fails on its own, with its line and rule.
+ * that fails on its own, with its line and rule.  Checking one by one
+ * compiles each regex again, so it stops after BUILD_CHECK_SECONDS (some
+ * rejected patterns take vectorscan most of a second each).
  */
+#define BUILD_CHECK_SECONDS 5.0
+
 static void
 build_report_db(struct build *b, long bad, const char *why)
 {
 	struct policy *p = b->p;
-	char err[256], err2[768], hint[256];
-	int seen = 0;
+	double start = build_clock();
+	int seen = 0, late = 0;
+	char err[256];
 
 	for (size_t i = 0; i < p->npats; i++) {
-		const char *msg = NULL;
-
-		if ((long)i == bad)
-			msg = why;
-		else if (p->pats[i].kind == PAT_REGEX &&
-		         scan_check(b->exprs[i], b->sflags[i], b->hsflags[i],
-		                    err, sizeof(err)) != WW_OK)
-			msg = err;
-		if (msg == NULL)
+		if ((long)i == bad) {
+			build_report_pattern(b, i, why);
+			seen = 1;
 			continue;
-		b->cur_rule = p->pats[i].rule;
-		/* Say so when only start-of-match tracking is the problem. */
-		if (p->pats[i].kind == PAT_REGEX &&
-		    scan_check(b->exprs[i], b->sflags[i] & ~SCAN_SOM, 0, hint,
-		               sizeof(hint)) == WW_OK) {
-			snprintf(
-			    err2, sizeof(err2),
-			    "%.300s (vectorscan cannot track where its matches "
-			    "start, which redaction needs: bound or "
-			    "simplify the repetitions)",
-			    msg);
-			msg = err2;
 		}
-		if (p->pats[i].kind == PAT_DET)
-			BERR(b, p->pats[i].line,
-			     "detector pattern rejected "
-			     "by vectorscan: %s",
-			     msg);
-		else
-			BERR(b, p->pats[i].line, "%s '%.80s' rejected: %s",
-			     p->pats[i].kind == PAT_REGEX ? "regex" : "keyword",
-			     b->exprs[i], msg);
-		seen = 1;
+		if (p->pats[i].kind != PAT_REGEX || late)
+			continue;
+		if (build_clock() - start > BUILD_CHECK_SECONDS) {
+			late = 1;
+			continue;
+		}
+		if (scan_check(b->exprs[i], b->sflags[i], b->hsflags[i], err,
+		               sizeof(err)) != WW_OK) {
+			build_report_pattern(b, i, err);
+			seen = 1;
+		}
 	}
+	if (late)
+		rule_errors_add(
+		    b->errs, b->file, 1, NULL,
+		    "some regexes were not checked one by one (time "
+		    "limit): fix the errors above and check again");
 	if (!seen)
 		rule_errors_add(b->errs, b->file, 1, NULL,
 		                "vectorscan cannot compile this policy: %s",
