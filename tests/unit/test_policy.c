@@ -546,6 +546,32 @@ test_empty_policy_and_message(void **state)
 	policy_unref(p);
 }
 
+/* Hostile size: 100,000 keywords compile (in bounded time) and work. */
+static void
+test_hundred_thousand_keywords(void **state)
+{
+	size_t cap = 4u << 20, n;
+	char *text = malloc(cap);
+	struct policy *p;
+
+	(void)state;
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap,
+	                     HEAD "  - id: big\n    action: block\n"
+	                          "    match:\n      keywords: [");
+	for (int i = 0; i < 100000; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s%s%05d",
+		                      i ? "," : "", i % 2 ? "机密" : "kw", i);
+	snprintf(text + n, cap - n, "]\n");
+	p = load(text);
+	assert_int_equal(policy_pattern_count(p), 100000);
+	assert_int_equal(action_of(p, "see kw50000 now"), WW__ACTION__BLOCK);
+	assert_int_equal(action_of(p, "这是机密99999号"), WW__ACTION__BLOCK);
+	assert_int_equal(action_of(p, "see kw5000 now"), WW__ACTION__ALLOW);
+	policy_unref(p);
+	free(text);
+}
+
 struct worker {
 	const struct policy *p;
 	int ok;
@@ -622,6 +648,7 @@ main(void)
 	    cmocka_unit_test(test_load_file_and_refs),
 	    cmocka_unit_test(test_invalid_utf8_text_and_scratch_reuse),
 	    cmocka_unit_test(test_empty_policy_and_message),
+	    cmocka_unit_test(test_hundred_thousand_keywords),
 	    cmocka_unit_test(test_threads_share_a_policy),
 	};
 
