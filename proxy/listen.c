@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -105,6 +106,30 @@ listen_new(struct event_base *base, const char *address, listen_accept_cb cb,
 	evconnlistener_set_error_cb(l->lev, listen_on_error);
 	*out = l;
 	return WW_OK;
+}
+
+int
+listen_probe(const char *address, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, one = 1, rc = WW_OK;
+
+	if (conf_parse_address(address, &ss, &sslen) != WW_OK) {
+		snprintf(err, errlen, "bad listen address %s", address);
+		return WW_EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", address,
+		         strerror(errno));
+		rc = WW_EIO;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 void

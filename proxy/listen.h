@@ -10,6 +10,7 @@
 #ifndef WW_LISTEN_H
 #define WW_LISTEN_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 struct event_base;
@@ -27,6 +28,13 @@ typedef void (*listen_accept_cb)(int fd, const struct sockaddr *sa,
 int listen_new(struct event_base *base, const char *address,
                listen_accept_cb cb, void *arg, struct listen **out, char *err,
                size_t errlen);
+
+/*
+ * Check that address is free, without SO_REUSEPORT: with it, a second
+ * gateway started by mistake would silently share the port with the
+ * first.  WW_OK, WW_EINVAL, WW_EIO (in use: the reason in err).
+ */
+int listen_probe(const char *address, char *err, size_t errlen);
 
 /* Stop accepting and close the socket; NULL is a no-op. */
 void listen_free(struct listen *l);

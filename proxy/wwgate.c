@@ -31,6 +31,7 @@
 #include "proxy/admin.h"
 #include "proxy/conf.h"
 #include "proxy/identity.h"
+#include "proxy/listen.h"
 #include "proxy/metrics.h"
 #include "proxy/tls.h"
 #include "proxy/worker.h"
@@ -584,6 +585,14 @@ wwgate_start(struct gate *g)
 	int rc;
 
 	wwgate_nofile(g->conf);
+	/* Before the journal opens: a second gateway must not touch it. */
+	for (size_t i = 0; i < g->conf->n_listen; i++) {
+		rc = listen_probe(g->conf->listen[i].address, err, sizeof(err));
+		if (rc != WW_OK) {
+			log_warnx("listen[%zu]: %s", i, err);
+			return rc;
+		}
+	}
 	if ((g->base = event_base_new()) == NULL)
 		return WW_ENOMEM;
 	if ((rc = wwgate_shared(g)) != WW_OK || (rc = wwgate_workers(g)) ||

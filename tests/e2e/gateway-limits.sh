@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 13
+ww_plan 14
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -44,6 +44,9 @@ hdr=$(head -c 3000 /dev/zero | tr '\0' x)
 out=$(printf 'GET /cgi-bin/user/get HTTP/1.1\r\nHost: h\r\nX-Big: %s\r\n\r\n' "$hdr" | httpc raw)
 ww_like "$out" '^HTTP/1.1 413' "headers over max_header_bytes get 413"
 ww_like "$(cat "$(ww_gateway_log)")" 'max_connections \(3\) reached' "the refusal is logged"
+out=$(timeout 20 "$top_builddir/wwgate" -c "$conf" 2>&1)
+ww_like "$?:$out" "^1:.*listen\[0\]: cannot listen on 127.0.0.1:$port: Address already in use" \
+	"a second gateway on the same address refuses to start"
 
 # SIGHUP: a policy that does not compile is reported and the old one kept;
 # a new certificate is served to new connections.
