@@ -161,8 +161,8 @@ typedef void (*journal_progress_cb)(uint64_t done, uint64_t total, void *arg);
  * WW_ECORRUPT with res->bad_seq and res->reason when not.  A checkpoints
  * file that cannot be read (WW_ENOTFOUND), does not parse (WW_EPARSE) or
  * holds a line not signed by this journal's key (WW_ECRYPTO) fails with
- * res->bad_seq 0 and the reason.  Trust: the key in DIR/signing.pub, else
- * the file's, else the first checkpoint's.  Removing whole segments from
+ * res->bad_seq 0 and the reason.  Trust: the checkpoints file's key, else
+ * the one in DIR/signing.pub, else the first checkpoint's.  Removing whole segments from
  * the start (retention) is not an error: the chain starts at the oldest
  * remaining segment.
  */

@@ -9,8 +9,8 @@
  * the journal's key.  With an external checkpoints file it also checks the
  * records those checkpoints name are present and unchanged.
  *
- * Trust: the key in signing.pub, else the external file's, else the first
- * checkpoint's.  Records after the last checkpoint are only protected by
+ * Trust: the external file's key, else the one in signing.pub, else the
+ * first checkpoint's.  Records after the last checkpoint are only protected by
  * an external copy (the file or the log).
  */
 #include "config.h"
@@ -118,8 +118,11 @@ verify_checkpoint(struct vstate *vs, uint64_t seq, const struct chain_fields *f)
 	else if (cp->public_key.len != CHAIN_PUB_LEN ||
 	         (vs->have_trusted &&
 	          memcmp(cp->public_key.data, vs->trusted, CHAIN_PUB_LEN) != 0))
-		verify_bad(vs, seq, "checkpoint %llu is signed by another key",
-		           U(seq));
+		verify_bad(
+		    vs, seq,
+		    "checkpoint %llu is signed by another key than the trusted "
+		    "one (checkpoints file, else signing.pub)",
+		    U(seq));
 	else {
 		chain_signed_msg(cp->head_seq, cp->head_hash.data, msg);
 		if (signkey_verify(cp->public_key.data, msg, sizeof(msg),
@@ -433,9 +436,11 @@ journal_verify(struct journal_reader *r, const char *checkpoints_file,
 	vs.res = res;
 	vs.progress = progress;
 	vs.progress_arg = arg;
-	verify_trust(&vs);
+	/* The external copy is the anchor; signing.pub only without one. */
 	if (checkpoints_file != NULL)
 		rc = verify_load_lines(&vs, checkpoints_file);
+	if (!vs.have_trusted)
+		verify_trust(&vs);
 	if (rc == WW_OK)
 		rc = journal_head(r, &vs.total);
 	for (size_t i = 0; rc == WW_OK && i < r->nsegs; i++)

@@ -1322,6 +1322,66 @@ test_segment_retention_and_loss(void **state)
 	assert_int_equal(res.records, 4); /* 3 records + the closing one */
 }
 
+/*
+ * The worst case: the forger rewrites a record, re-signs every checkpoint
+ * with a key of their own, re-links the whole chain and replaces
+ * signing.pub.  The journal alone then looks intact; the external copy of
+ * the checkpoints does not agree.
+ */
+static void
+test_tamper_full_forgery(void **state)
+{
+	struct fixture *f = *state;
+	struct raw rw;
+	struct signkey *other;
+	struct journal_verify_result res;
+	char path[256], err[256];
+	uint8_t prev[RECORD_HASH_LEN] = {0}, msg[CHAIN_SIGNED_LEN];
+	uint8_t sig[CHAIN_SIG_LEN];
+
+	build_tamper_journal(f);
+	snprintf(path, sizeof(path), "%s/other.key", f->root);
+	assert_int_equal(signkey_load_or_create(path, &other, err, sizeof(err)),
+	                 WW_OK);
+	raw_open(f, &rw);
+	for (uint64_t seq = 1; seq <= T_HEAD; seq++) {
+		size_t len;
+		uint8_t *v = raw_get(&rw, seq, &len);
+		Ww__Record *rec;
+		assert_int_equal(record_unpack(v, len, &rec, err, sizeof(err)),
+		                 WW_OK);
+		free(v);
+		if (seq == 14)
+			set(&rec->message->texts[0]->text, "rewritten");
+		if (rec->kind == WW__KIND__CHECKPOINT) {
+			Ww__Checkpoint *cp = rec->checkpoint;
+			assert_int_equal(record_set_bytes(&cp->head_hash, prev,
+			                                  RECORD_HASH_LEN),
+			                 WW_OK);
+			chain_signed_msg(cp->head_seq, prev, msg);
+			assert_int_equal(
+			    signkey_sign(other, msg, sizeof(msg), sig), WW_OK);
+			assert_int_equal(
+			    record_set_bytes(&cp->signature, sig, sizeof(sig)),
+			    WW_OK);
+			assert_int_equal(record_set_bytes(&cp->public_key,
+			                                  signkey_public(other),
+			                                  CHAIN_PUB_LEN),
+			                 WW_OK);
+		}
+		raw_forge(&rw, seq, rec, prev, prev);
+		record_free(rec);
+	}
+	raw_close(&rw);
+	snprintf(path, sizeof(path), "%s/signing.pub", f->dir);
+	assert_int_equal(signkey_write_public(signkey_public(other), path),
+	                 WW_OK);
+	signkey_free(other);
+
+	verify_ok(f, NULL, &res); /* undetectable from the journal alone */
+	expect_bad(f, f->ckpt, 11, "another key");
+}
+
 /* ---- malformed values --------------------------------------------------- */
 
 static void
@@ -1668,6 +1728,7 @@ main(void)
 	    T(test_tamper_cut_tail),
 	    T(test_tamper_replace_checkpoint),
 	    T(test_checkpoints_file_of_another_journal),
+	    T(test_tamper_full_forgery),
 	    T(test_segment_retention_and_loss),
 	    T(test_malformed_values),
 	    T(test_wrong_schema_caught_by_verify),
