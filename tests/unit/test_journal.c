@@ -1599,6 +1599,87 @@ test_reader_while_writing(void **state)
 	assert_int_equal(res.records, 401);
 }
 
+/* The child: append until killed, telling the parent every durable seq. */
+static int
+child_append_forever(const struct fixture *f, int fd)
+{
+	struct journal_opts o;
+	struct journal *j;
+	char err[256];
+
+	opts_init(&o, f);
+	if (journal_open(&o, &j, err, sizeof(err)) != WW_OK)
+		return 1;
+	for (int i = 0; i < 1000000; i++) {
+		struct waiter w = {PTHREAD_MUTEX_INITIALIZER,
+		                   PTHREAD_COND_INITIALIZER, 0, 0, 0};
+		if (journal_append_take(j, make_request("k", "killed"),
+		                        waiter_cb, &w) != WW_OK)
+			return 2;
+		pthread_mutex_lock(&w.mu);
+		while (w.calls == 0)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+		if (w.rc != WW_OK ||
+		    write(fd, &w.seq, sizeof(w.seq)) != sizeof(w.seq))
+			return 3;
+	}
+	return 4;
+}
+
+static void
+test_kill_while_writing(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_reader *r;
+	struct journal_verify_result res;
+	uint64_t acked[4096], seq, head;
+	size_t n = 0;
+	int fds[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(child_append_forever(f, fds[1]));
+	}
+	close(fds[1]);
+	/* Kill it mid-stream once 300 appends were reported durable. */
+	while (n < 300 && read(fds[0], &seq, sizeof(seq)) == sizeof(seq))
+		acked[n++] = seq;
+	assert_int_equal(n, 300);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	while (n < WW_NELEM(acked) &&
+	       read(fds[0], &seq, sizeof(seq)) == sizeof(seq))
+		acked[n++] = seq;
+	close(fds[0]);
+
+	/* Everything reported durable is there, and the chain is whole. */
+	r = open_reader(f);
+	for (size_t i = 0; i < n; i++)
+		record_free(get_ok(r, acked[i]));
+	assert_int_equal(journal_head(r, &head), WW_OK);
+	assert_true(head >= acked[n - 1]);
+	journal_reader_close(r);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, head);
+	/* All are requests without outcome (bar any timed checkpoint). */
+	assert_int_equal(res.outcome_unknown, res.records - res.checkpoints);
+	/* A new writer continues the chain after the crash. */
+	opts_init(&o, f);
+	j = open_journal(&o);
+	assert_int_equal(append(j, make_tunnel()), head + 1);
+	journal_close(j);
+	verify_ok(f, NULL, &res);
+	assert_int_equal(res.records, head + 2); /* + closing checkpoint */
+}
+
 /* ---- keys, blobs ------------------------------------------------------------
  */
 
@@ -1734,6 +1815,7 @@ main(void)
 	    T(test_wrong_schema_caught_by_verify),
 	    T(test_full_disk_fails_then_recovers),
 	    T(test_reader_while_writing),
+	    T(test_kill_while_writing),
 	    T(test_key_file_modes),
 	    T(test_one_writer_per_journal),
 	    T(test_blobs),
