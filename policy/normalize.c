@@ -496,6 +496,7 @@ normalize_is_separator(int32_t cp)
 	if (cp < 0x80)
 		return !normalize_is_word(cp);
 	cat = utf8proc_category(cp);
-	return (cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO) ||
+	/* Punctuation, symbols (emoji too), spaces, controls, formats. */
+	return (cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_SO) ||
 	       (cat >= UTF8PROC_CATEGORY_ZS && cat <= UTF8PROC_CATEGORY_CF);
 }

@@ -58,6 +58,14 @@ rule_errors_add(struct rule_errors *e, const char *file, int line,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (e->n == RULE_MAX_ERRORS - 1) {
+		/* The last slot says that the list stops here. */
+		snprintf(msg, sizeof(msg),
+		         "too many errors (%d): the rest are not shown",
+		         RULE_MAX_ERRORS);
+		rule_id = NULL;
+		e->dropped = 1;
+	}
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 8;
 		char **v = realloc(e->v, cap * sizeof(*v));
@@ -162,6 +170,21 @@ struct ybuild {
 	struct ynode *root;
 };
 
+static const yaml_char_t *
+ybuild_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
 /* Feed one event; returns WW_OK, or an error already reported. */
 static int
 ybuild_event(struct walk *w, struct ybuild *b, const yaml_event_t *ev)
@@ -174,6 +197,15 @@ ybuild_event(struct walk *w, struct ybuild *b, const yaml_event_t *ev)
 		WERR(w, line,
 		     "YAML aliases (*name) are not allowed in policies");
 		return WW_EPARSE;
+	default:
+		break;
+	}
+	if (ybuild_anchor(ev) != NULL) {
+		WERR(w, line,
+		     "YAML anchors (&name) are not allowed in policies");
+		return WW_EPARSE;
+	}
+	switch (ev->type) {
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
 		b->depth--;

@@ -305,6 +305,8 @@ test_ignore_separators(void **state)
 	message_free(m);
 	assert_int_equal(action_of(p, "机-密"), WW__ACTION__REDACT);
 	assert_int_equal(action_of(p, "机\xe2\x80\x8b密"), WW__ACTION__REDACT);
+	assert_int_equal(action_of(p, "机\xf0\x9f\x98\x80密"), /* emoji */
+	                 WW__ACTION__REDACT);
 	assert_int_equal(action_of(p, "h a w k"), WW__ACTION__ALLOW);
 	assert_int_equal(action_of(p, "thefalcon"), WW__ACTION__ALLOW);
 	/* Parts are separate: "fal" + "con" is no hit. */

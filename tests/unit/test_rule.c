@@ -240,7 +240,9 @@ test_hostile_yaml(void **state)
 
 	(void)state;
 	fails_with("version: 1\nlists:\n  a: &x [a, b]\n  b: *x\nrules: []\n",
-	           "t.yaml:4: YAML aliases (*name) are not allowed");
+	           "t.yaml:3: YAML anchors (&name) are not allowed");
+	fails_with("version: 1\nlists:\n  b: *x\nrules: []\n",
+	           "t.yaml:3: YAML aliases (*name) are not allowed");
 	fails_with("version: 1\nrules: [\n", "t.yaml:3: YAML syntax:");
 	fails_with("version: 1\nrules:\n - id: \xff\n",
 	           "t.yaml:3: YAML syntax");
@@ -265,6 +267,34 @@ test_hostile_yaml(void **state)
 	deep[n] = '\0';
 	fails_with(deep, "t.yaml:2: nesting deeper than 100 levels");
 	free(deep);
+}
+
+static void
+test_error_count_is_bounded(void **state)
+{
+	size_t cap = 1u << 20, n;
+	char *text = malloc(cap);
+	struct parsed p;
+
+	(void)state;
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap, HEAD);
+	for (int i = 0; i < 500; i++)
+		n +=
+		    (size_t)snprintf(text + n, cap - n,
+		                     "  - id: r%d\n    match: {keywords: [x]}\n"
+		                     "    action: drop\n",
+		                     i);
+	parse(&p, text);
+	assert_int_equal(p.rc, WW_EPARSE);
+	assert_int_equal(p.errs.n, RULE_MAX_ERRORS);
+	assert_string_equal(p.errs.v[0], "t.yaml:5: rule r0: action must be "
+	                                 "allow | alert | redact | block");
+	assert_non_null(
+	    strstr(p.errs.v[RULE_MAX_ERRORS - 1],
+	           "too many errors (200): the rest are not shown"));
+	done(&p);
+	free(text);
 }
 
 static void
@@ -302,6 +332,7 @@ main(void)
 	    cmocka_unit_test(test_every_error_reported),
 	    cmocka_unit_test(test_hostile_yaml),
 	    cmocka_unit_test(test_pattern_limit),
+	    cmocka_unit_test(test_error_count_is_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
