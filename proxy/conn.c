@@ -312,7 +312,8 @@ conn_queue_error(struct conn *c, int status, long code, const char *msg)
 
 	c->no_more = 1;
 	if (s == NULL) {
-		conn_close(c);
+		/* No memory for an answer: close once what is owed is out. */
+		c->closing = 1;
 		return;
 	}
 	resp.body_len = http1_error_body(body, sizeof(body), code, msg);
@@ -343,7 +344,7 @@ conn_dispatch(struct conn *c)
 		s->http10 = http1_version(c->reader) == 10;
 	if (exchange_start(c->set->env.xenv, &client, req, conn_on_reply, s,
 	                   &ex) != WW_OK) {
-		/* The slot stays first in line for the refusal. */
+		/* Its place at the tail goes to the refusal. */
 		TAILQ_REMOVE(&c->slots, s, link);
 		c->nslots--;
 		conn_slot_free(s);
