@@ -634,6 +634,7 @@ journal_writer(void *arg)
 	struct jitem *batch;
 	int stop;
 
+	pthread_setname_np(pthread_self(), "wwjournal"); /* for top, perf */
 	for (;;) {
 		batch = journal_wait(j, &stop);
 		if (batch != NULL)
