@@ -146,7 +146,8 @@ ww_is "$(curl -sS --max-time 5 "http://127.0.0.1:$admin/readyz")" ready "/readyz
 new=$("$top_builddir/wwpolicy" check "$WW_TMP/policy2.yaml" | sed -n 's/.*digest \([0-9a-f]*\).*/\1/p')
 ww_is "$(httpc reload --pid "$gwpid" --log "$(ww_gateway_log)" \
 	--policy "$WW_TMP/policy.yaml" --new "$WW_TMP/policy2.yaml")" \
-	"0 0 same-connection" "SIGHUP: the connection stays open across the reload"
+	"0 985001 same-connection" \
+	"SIGHUP: a new policy changes the verdict on a connection that stays open"
 seq=$("$top_builddir/wwjournal" -j "$WW_TMP/journal" export --format jsonl |
 	jq -r 'select(.endpoint == "kf/send_msg") | .seq' | tail -n 1)
 ww_like "$("$top_builddir/wwjournal" -j "$WW_TMP/journal" show "$seq" | grep 'verdict')" \

@@ -228,7 +228,7 @@ def wait_log(path, needle, count, limit=10.0):
 def cmd_reload(args):
     s = connect(args)
     r = Reader(s)
-    s.sendall(kf_request("m1"))
+    s.sendall(kf_request("m1", "project falcon"))
     _, _, body1 = r.response()
     with open(args.log, errors="replace") as f:
         before = f.read().count("in force")
@@ -238,7 +238,7 @@ def cmd_reload(args):
         print("no reload seen")
         return
     time.sleep(0.2)  # workers take the snapshot from their own loops
-    s.sendall(kf_request("m2"))
+    s.sendall(kf_request("m2", "project falcon"))
     _, _, body2 = r.response()
     s.close()
     print(json.loads(body1)["errcode"], json.loads(body2)["errcode"],
