@@ -160,11 +160,12 @@ typedef void (*journal_progress_cb)(uint64_t done, uint64_t total, void *arg);
  * no record it covers was cut or altered.  Returns WW_OK when intact,
  * WW_ECORRUPT with res->bad_seq and res->reason when not.  A checkpoints
  * file that cannot be read (WW_ENOTFOUND), does not parse (WW_EPARSE) or
- * holds a line not signed by this journal's key (WW_ECRYPTO) fails with
- * res->bad_seq 0 and the reason.  Trust: the checkpoints file's key, else
- * the one in DIR/signing.pub, else the first checkpoint's.  Removing whole segments from
- * the start (retention) is not an error: the chain starts at the oldest
- * remaining segment.
+ * holds a line whose signature does not verify or whose key differs from
+ * its first line's (WW_ECRYPTO) fails with res->bad_seq 0 and the reason.
+ * Trust: the checkpoints file's key, else the one in DIR/signing.pub, else
+ * the first checkpoint's.  Removing whole segments from the start
+ * (retention) is not an error: the chain starts at the oldest remaining
+ * segment.
  */
 int journal_verify(struct journal_reader *r, const char *checkpoints_file,
     journal_progress_cb progress, void *arg,
