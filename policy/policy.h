@@ -76,7 +76,9 @@ void policy_redacted_free(char **redacted, size_t n);
 
 /*
  * For benchmarks (bench/bench_policy, `wwpolicy bench`): scan buf[0..len)
- * (already normalized text) once with p's database, nothing else, and set
+ * (already normalized text, e.g. from normalize_str(); it must be valid
+ * UTF-8, which vectorscan's UTF-8 mode assumes) once with p's database,
+ * nothing else, and set
  * *nmatches (if non-NULL) to the number of raw matches.  WW_OK, WW_ELIMIT
  * (too many matches), WW_EINVAL (s not fitted to p).
  */
