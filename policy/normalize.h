@@ -13,7 +13,8 @@
  * A second, "stripped" view (for keywords with ignore_separators) removes
  * separators from normalized text: every ASCII character that is not a
  * letter or digit, and Unicode spaces, punctuation, symbols (emoji too)
- * and control/format characters.  It maps back to offsets in the view it was stripped from.
+ * and control/format characters.  It maps back to offsets in the view it
+ * was stripped from.
  *
  * A struct normalize is a reusable buffer (not thread-safe; one per thread),
  * grown as needed and kept between uses so the hot path does not allocate.
