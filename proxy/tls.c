@@ -83,25 +83,34 @@ static int
 tls_load_files(SSL_CTX *ctx, const struct conf_tls *t, char *err, size_t errlen)
 {
 	char why[256];
+	int ok;
 
 	if (t->cert == NULL || t->key == NULL) {
 		snprintf(err, errlen, "TLS needs a certificate and a key");
 		return WW_EINVAL;
 	}
+	errno = 0;
 	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
-		snprintf(err, errlen, "cannot load certificate %s: %s%s",
-		         t->cert, errno != 0 ? strerror(errno) : "",
-		         errno != 0 ? "" : tls_last_error(why, sizeof(why)));
+		/* A missing file says more through errno than OpenSSL. */
+		if (errno != 0)
+			snprintf(why, sizeof(why), "%s", strerror(errno));
+		else
+			tls_last_error(why, sizeof(why));
+		ERR_clear_error();
+		snprintf(err, errlen, "cannot load certificate %s: %s", t->cert,
+		         why);
 		return WW_EINVAL;
 	}
 	if (t->chain != NULL && tls_add_chain(ctx, t->chain, err, errlen))
 		return WW_EINVAL;
-	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+	ok = SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) == 1;
+	if (!ok && ERR_GET_REASON(ERR_peek_last_error()) !=
+	               X509_R_KEY_VALUES_MISMATCH) {
 		snprintf(err, errlen, "cannot load private key %s: %s", t->key,
 		         tls_last_error(why, sizeof(why)));
 		return WW_EINVAL;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
+	if (!ok || SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(err, errlen, "key %s does not match certificate %s",
 		         t->key, t->cert);
 		ERR_clear_error();
@@ -131,7 +140,6 @@ tls_ctx_new(const struct conf_tls *t, SSL_CTX **out, char *err, size_t errlen)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
-	errno = 0;
 	rc = tls_load_files(ctx, t, err, errlen);
 	if (rc != WW_OK) {
 		SSL_CTX_free(ctx);
