@@ -139,6 +139,7 @@ struct build {
 	size_t nedges, ecap;
 	size_t lcap, ncap, kcap;
 	uint32_t cur_rule;
+	uint32_t cur_det; /* the detector of the PAT_DET being added */
 	int quiet;
 };
 
@@ -212,7 +213,9 @@ build_pattern(struct build *b, enum pat_kind kind, char *expr, int line)
 	for (; b->hash[at] != 0; at = (at + 1) & (b->hcap - 1)) {
 		uint32_t i = b->hash[at] - 1;
 
-		if (p->pats[i].kind == kind && strcmp(b->exprs[i], expr) == 0) {
+		/* Detectors sharing a candidate pattern stay apart. */
+		if (p->pats[i].kind == kind && strcmp(b->exprs[i], expr) == 0 &&
+		    (kind != PAT_DET || p->pats[i].det == b->cur_det)) {
 			free(expr);
 			return i;
 		}
@@ -225,6 +228,7 @@ build_pattern(struct build *b, enum pat_kind kind, char *expr, int line)
 		goto nomem;
 	memset(&p->pats[n], 0, sizeof(p->pats[n]));
 	p->pats[n].kind = (uint8_t)kind;
+	p->pats[n].det = kind == PAT_DET ? b->cur_det : 0;
 	p->pats[n].rule = b->cur_rule;
 	p->pats[n].line = line;
 	b->exprs[n] = expr;
@@ -365,10 +369,10 @@ build_detector(struct build *b, const struct rule_cond *c, uint32_t leaf)
 	p->leaves[leaf].is_det = 1;
 	p->leaves[leaf].det = (uint32_t)i;
 	p->leaves[leaf].min_count = c->min_count;
+	b->cur_det = (uint32_t)i;
 	pi = build_pattern(b, PAT_DET, strdup(d->pattern), c->line);
 	if (pi == NONE)
 		return NONE;
-	p->pats[pi].det = (uint32_t)i;
 	b->hsflags[pi] = d->hs_flags;
 	return build_edge(b, pi, leaf) == 0 ? leaf : NONE;
 }
