@@ -1115,7 +1115,7 @@ judge_count_value(struct policy_scratch *s, uint32_t det, const char *canon)
 
 /*
  * Validate detector candidates (hits[from..nhits)): per pattern and start
- * only the longest candidate is validated; invalid ones are dropped.
+ * the longest valid candidate is kept; invalid ones are dropped.
  */
 static int
 judge_validate(const struct policy *p, struct policy_scratch *s, size_t from)
@@ -1132,8 +1132,14 @@ judge_validate(const struct policy *p, struct policy_scratch *s, size_t from)
 		const struct pat *pt = &p->pats[h.pat];
 		char canon[DETECT_CANON_MAX];
 
-		if (i > from && s->hits[i - 1].pat == h.pat &&
-		    s->hits[i - 1].start == h.start)
+		/*
+		 * A longer candidate may be invalid where a shorter one at
+		 * the same start is valid ("4111111111111111 12月": the
+		 * separator pattern swallows " 12"), so skip only once a
+		 * candidate at this start has been accepted.
+		 */
+		if (out > from && s->hits[out - 1].pat == h.pat &&
+		    s->hits[out - 1].start == h.start)
 			continue;
 		canon[0] = '\0';
 		if (!p->dets[pt->det]->validate(t + h.start, h.end - h.start,

@@ -427,6 +427,27 @@ test_detector_min_count(void **state)
 	policy_unref(p);
 }
 
+/* A valid value followed by more digits or text is still found. */
+static void
+test_detector_value_followed_by_text(void **state)
+{
+	struct policy *p = load(HEAD "  - id: cards\n"
+	                             "    match: { detector: credit_card }\n"
+	                             "    action: block\n"
+	                             "  - id: iban\n"
+	                             "    match: { detector: iban }\n"
+	                             "    action: block\n");
+
+	(void)state;
+	assert_int_equal(action_of(p, "卡 4111111111111111 12月到期"),
+	                 WW__ACTION__BLOCK);
+	assert_int_equal(action_of(p, "IBAN DE89 3704 0044 0532 0130 00 to Anna"),
+	                 WW__ACTION__BLOCK);
+	assert_int_equal(action_of(p, "卡 4111111111111112 12月到期"),
+	                 WW__ACTION__ALLOW); /* Luhn fails */
+	policy_unref(p);
+}
+
 static void
 test_compile_errors(void **state)
 {
@@ -646,6 +667,7 @@ main(void)
 	    cmocka_unit_test(test_lists_and_spans_in_parts),
 	    cmocka_unit_test(test_scope),
 	    cmocka_unit_test(test_detector_min_count),
+	    cmocka_unit_test(test_detector_value_followed_by_text),
 	    cmocka_unit_test(test_compile_errors),
 	    cmocka_unit_test(test_load_file_and_refs),
 	    cmocka_unit_test(test_invalid_utf8_text_and_scratch_reuse),
