@@ -807,6 +807,12 @@ policy_pattern_count(const struct policy *p)
 	return p->npats;
 }
 
+size_t
+policy_db_bytes(const struct policy *p)
+{
+	return p->db != NULL ? scan_size(p->db) : 0;
+}
+
 /* ---- scratch ---- */
 
 struct raw {

@@ -46,6 +46,8 @@ const char *policy_text(const struct policy *p, size_t *len);
 const char *policy_file(const struct policy *p);
 size_t policy_rule_count(const struct policy *p);
 size_t policy_pattern_count(const struct policy *p);
+/* Size of the compiled vectorscan database in bytes (0 when empty). */
+size_t policy_db_bytes(const struct policy *p);
 
 /*
  * Scratch for judging with p on one thread.  A scratch made for one policy

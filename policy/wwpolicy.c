@@ -1138,10 +1138,11 @@ cmd_check(int argc, char **argv)
 	}
 	if (load_policy(argv[0], &p) != WW_OK)
 		return EXIT_FAILED;
-	printf("%s: OK: %zu rules, %zu patterns, %zu detectors built in, "
-	       "digest %.16s\n",
+	printf("%s: OK: %zu rules, %zu patterns, database %zu KiB, "
+	       "%zu detectors built in, digest %.16s\n",
 	       argv[0], policy_rule_count(p), policy_pattern_count(p),
-	       detect_count(), policy_digest(p));
+	       (policy_db_bytes(p) + 1023) / 1024, detect_count(),
+	       policy_digest(p));
 	policy_unref(p);
 	return 0;
 }

@@ -22,7 +22,7 @@ ww_is "$?" 2 "an unknown command is a usage error (exit 2)"
 # ---- check
 out=$("$WP" check "$POL/default.yaml")
 ww_is "$?" 0 "check accepts the starter policy"
-ww_like "$out" "OK: 11 rules, [0-9]+ patterns" "check prints a one-line summary"
+ww_like "$out" "OK: 11 rules, [0-9]+ patterns, database [0-9]+ KiB" "check prints a one-line summary with the database size"
 for f in "$POL"/examples/*.yaml; do
 	ww_ok "check accepts examples/$(basename "$f")" "$WP" check "$f"
 done
