@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 33
+ww_plan 36
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -135,6 +135,15 @@ ww_is "$out" "HTTP/1.1 200 HTTP/1.1 400 " \
 
 out=$( (printf 'GET /cgi-bin/user/get HTTP/1.1\r\nHost: h\r\n'; sleep 3) | httpc raw)
 ww_like "$out" '^HTTP/1.1 408.*' "incomplete headers get 408 after header_timeout_ms"
+
+# TLS: 1.2 and 1.3 only, ALPN http/1.1, resumption.
+sc() { timeout 10 openssl s_client -connect "127.0.0.1:$port" "$@" </dev/null 2>&1; }
+ww_like "$(sc -tls1_1 -cipher 'DEFAULT@SECLEVEL=0')" 'alert protocol version' \
+	"TLS 1.1 is refused by the gateway"
+ww_like "$(sc -tls1_3 -alpn h2,http/1.1)" 'ALPN protocol: http/1.1' "ALPN selects http/1.1"
+sc -tls1_2 -sess_out "$WW_TMP/sess.pem" >/dev/null
+ww_like "$(sc -tls1_2 -sess_in "$WW_TMP/sess.pem")" '^Reused, TLSv1.2' \
+	"a TLS session is resumed"
 
 out=$(curl -sS --max-time 10 -w ' %{http_code}' "http://127.0.0.1:$port/cgi-bin/gettoken" 2>&1)
 ww_like "$out" '985011.* 400$' "plain HTTP to the TLS port is answered 400 and closed"
