@@ -780,11 +780,13 @@ ex_decode(struct exchange *ex, Ww__Message **out)
 		                   err[0] != '\0' ? err : ww_strerror(rc)) !=
 		        WW_OK)
 			return WW_ENOMEM;
-		/* a message that cannot be read cannot be judged */
-		if (ex->cls == WECOM_MESSAGE || ex->cls == WECOM_UPLOAD)
-			ex_set_refusal(ex, REFUSE_UNDECODABLE,
-			               "gateway cannot decode body",
-			               METRICS_REFUSE);
+		/*
+		 * A message that cannot be read cannot be judged.  The
+		 * decoder fails only bodies that carry a message: a
+		 * message endpoint, an upload, or any body with a msgtype.
+		 */
+		ex_set_refusal(ex, REFUSE_UNDECODABLE,
+		               "gateway cannot decode body", METRICS_REFUSE);
 	}
 	return WW_OK;
 }

@@ -424,6 +424,29 @@ test_undecodable(void **state)
 	free(r.body);
 }
 
+/* An unknown endpoint whose body carries a msgtype must be judged too. */
+static void
+test_undecodable_unknown_endpoint(void **state)
+{
+	struct x_state *s = *state;
+	size_t before = fixture_lines(s->fake.record);
+	size_t cap = 16 * 6000, o = 0;
+	char *body = malloc(cap);
+	struct x_reply r;
+
+	assert_non_null(body);
+	/* more text parts than the decoder keeps: it cannot judge them all */
+	o += (size_t)snprintf(body + o, cap - o, "{\"msgtype\":\"text\"");
+	for (int i = 0; i < 5000; i++)
+		o += (size_t)snprintf(body + o, cap - o, ",\"k%d\":\"t\"", i);
+	snprintf(body + o, cap - o, "}");
+	x_run(s, "/cgi-bin/newthing/send", "access_token=" X_TOKEN, body, &r);
+	assert_int_equal(fixture_lines(s->fake.record), before);
+	assert_non_null(strstr(r.body, "\"errcode\":985005"));
+	free(r.body);
+	free(body);
+}
+
 /* gettoken teaches token -> corp; the next call names the app. */
 static void
 test_gettoken_identity(void **state)
@@ -785,6 +808,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_allowed, x_setup, x_teardown),
 	    cmocka_unit_test_setup_teardown(test_blocked, x_setup, x_teardown),
 	    cmocka_unit_test_setup_teardown(test_redacted, x_setup, x_teardown),
+	    cmocka_unit_test_setup_teardown(test_undecodable_unknown_endpoint,
+	                                    x_setup, x_teardown),
 	    cmocka_unit_test_setup_teardown(test_undecodable, x_setup,
 	                                    x_teardown),
 	    cmocka_unit_test_setup_teardown(test_gettoken_identity, x_setup,
