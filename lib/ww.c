@@ -1,5 +1,21 @@
 /* ww.c: error code descriptions. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "ww.h"
+
+int
+ww_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
 
 const char *
 ww_strerror(int rc)

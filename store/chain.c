@@ -46,22 +46,6 @@ struct wire_field {
 	const uint8_t *start; /* where the tag began */
 };
 
-static int chain_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-chain_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return WW_ECORRUPT;
-}
-
 static int
 wire_varint(struct wire *w, uint64_t *v)
 {
@@ -139,8 +123,9 @@ chain_expect(const struct wire_field *f, int type, char *err, size_t errlen)
 {
 	if (f->type == type)
 		return WW_OK;
-	return chain_fail(err, errlen, "field %u has wire type %d, expected %d",
-	                  f->num, f->type, type);
+	return ww_fail(WW_ECORRUPT, err, errlen,
+	               "field %u has wire type %d, expected %d", f->num,
+	               f->type, type);
 }
 
 /* Store one top-level field into out; WW_ECORRUPT when it cannot be. */
@@ -167,7 +152,8 @@ chain_field(const struct wire_field *f, struct chain_fields *out, char *err,
 		if ((rc = chain_expect(f, WT_LEN, err, errlen)) != WW_OK)
 			break;
 		if (chain_parse_outcome(f->data, f->len, &out->request_seq))
-			rc = chain_fail(err, errlen, "malformed outcome");
+			rc = ww_fail(WW_ECORRUPT, err, errlen,
+			             "malformed outcome");
 		break;
 	case F_CHECKPOINT:
 		if ((rc = chain_expect(f, WT_LEN, err, errlen)) != WW_OK)
@@ -197,19 +183,20 @@ chain_parse(const uint8_t *buf, size_t len, struct chain_fields *f, char *err,
 
 	memset(f, 0, sizeof(*f));
 	if (len < CHAIN_TRAILER_LEN)
-		return chain_fail(err, errlen, "%zu bytes: too short", len);
+		return ww_fail(WW_ECORRUPT, err, errlen, "%zu bytes: too short",
+		               len);
 	while (w.p < w.end) {
 		if (wire_next(&w, &wf) != 0)
-			return chain_fail(err, errlen,
-			                  "malformed protobuf at byte %zu",
-			                  (size_t)(wf.start - buf));
+			return ww_fail(WW_ECORRUPT, err, errlen,
+			               "malformed protobuf at byte %zu",
+			               (size_t)(wf.start - buf));
 		if (wf.num == F_HASH) {
 			/* The hash must be the canonical trailer, last. */
 			if (wf.type != WT_LEN || wf.len != RECORD_HASH_LEN ||
 			    w.p != w.end ||
 			    (size_t)(w.end - wf.start) != CHAIN_TRAILER_LEN)
-				return chain_fail(
-				    err, errlen,
+				return ww_fail(
+				    WW_ECORRUPT, err, errlen,
 				    "hash field is not the record's trailer");
 			f->hash = wf.data;
 			f->hashed_len = (size_t)(wf.start - buf);
@@ -219,7 +206,7 @@ chain_parse(const uint8_t *buf, size_t len, struct chain_fields *f, char *err,
 			return rc;
 	}
 	if (f->hash == NULL)
-		return chain_fail(err, errlen, "no hash trailer");
+		return ww_fail(WW_ECORRUPT, err, errlen, "no hash trailer");
 	return WW_OK;
 }
 
@@ -445,13 +432,14 @@ chain_line_parse(const char *s, size_t len, struct chain_line *l, char *err,
 		if (eq == NULL ||
 		    chain_line_token(tok, (size_t)(eq - tok), eq + 1,
 		                     (size_t)(p - eq - 1), l, &seen) != 0) {
-			chain_fail(err, errlen, "bad field \"%.*s\"",
-			           (int)(p - tok > 40 ? 40 : p - tok), tok);
+			ww_fail(WW_ECORRUPT, err, errlen, "bad field \"%.*s\"",
+			        (int)(p - tok > 40 ? 40 : p - tok), tok);
 			return WW_EPARSE;
 		}
 	}
 	if (seen != 31) {
-		chain_fail(err, errlen, "missing field(s) in checkpoint line");
+		ww_fail(WW_ECORRUPT, err, errlen,
+		        "missing field(s) in checkpoint line");
 		return WW_EPARSE;
 	}
 	return WW_OK;

@@ -18,22 +18,6 @@
 #include "store/journal_reader.h"
 #include "store/segment.h"
 
-static int reader_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-reader_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static int
 reader_has(const struct journal_reader *r, const char *name)
 {
@@ -113,8 +97,8 @@ journal_reader_refresh(struct journal_reader *r, char *err, size_t errlen)
 		return WW_OK;
 	rc = segment_list(r->dir, &names, &n);
 	if (rc != WW_OK)
-		return reader_fail(rc, err, errlen, "%s: %s", r->dir,
-		                   ww_strerror(rc));
+		return ww_fail(rc, err, errlen, "%s: %s", r->dir,
+		               ww_strerror(rc));
 	for (size_t i = 0; rc == WW_OK && i < n; i++) {
 		if (reader_has(r, names[i].name))
 			continue;
@@ -185,19 +169,19 @@ journal_reader_unpack(uint64_t seq, const MDB_val *key, const MDB_val *val,
 
 	*out = NULL;
 	if (key->mv_size != 8)
-		return reader_fail(
+		return ww_fail(
 		    WW_ECORRUPT, err, errlen,
 		    "record after %llu: key of %zu bytes (expected 8)",
 		    (unsigned long long)seq, key->mv_size);
 	rc = record_unpack(val->mv_data, val->mv_size, out, why, sizeof(why));
 	if (rc != WW_OK)
-		return reader_fail(rc, err, errlen, "record %llu: %s",
-		                   (unsigned long long)seq, why);
+		return ww_fail(rc, err, errlen, "record %llu: %s",
+		               (unsigned long long)seq, why);
 	if ((*out)->seq != seq) {
-		rc = reader_fail(WW_ECORRUPT, err, errlen,
-		                 "record %llu: stored record says it is %llu",
-		                 (unsigned long long)seq,
-		                 (unsigned long long)(*out)->seq);
+		rc = ww_fail(WW_ECORRUPT, err, errlen,
+		             "record %llu: stored record says it is %llu",
+		             (unsigned long long)seq,
+		             (unsigned long long)(*out)->seq);
 		record_free(*out);
 		*out = NULL;
 	}
@@ -254,8 +238,8 @@ journal_get(struct journal_reader *r, uint64_t seq, Ww__Record **out, char *err,
 	if (rc == WW_ENOTFOUND && journal_reader_refresh(r, NULL, 0) == WW_OK)
 		rc = reader_get(r, seq, out, err, errlen);
 	if (rc == WW_ENOTFOUND)
-		reader_fail(rc, err, errlen, "record %llu: not in the journal",
-		            (unsigned long long)seq);
+		ww_fail(rc, err, errlen, "record %llu: not in the journal",
+		        (unsigned long long)seq);
 	return rc;
 }
 
@@ -309,8 +293,8 @@ journal_get_outcome(struct journal_reader *r, uint64_t request_seq,
 		rc = reader_outcome(r, request_seq, &seq);
 	if (rc == WW_OK)
 		return journal_get(r, seq, out, err, errlen);
-	return reader_fail(rc, err, errlen, "request %llu: no outcome (%s)",
-	                   (unsigned long long)request_seq, ww_strerror(rc));
+	return ww_fail(rc, err, errlen, "request %llu: no outcome (%s)",
+	               (unsigned long long)request_seq, ww_strerror(rc));
 }
 
 /* Scan one segment from first to last (0: end). */

@@ -18,21 +18,6 @@ struct multipart {
 	size_t nstrings;
 };
 
-static void mp_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-mp_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* RFC 2046 bcharsnospace plus space (not last). */
 static int
 is_bchar(int c)
@@ -266,31 +251,31 @@ header_line(struct part_hdr *h, const char *line, char *err, size_t errlen)
 
 	if (line[0] == ' ' || line[0] == '\t' || colon == NULL ||
 	    colon == line) {
-		mp_err(err, errlen, "malformed part header line");
-		return WW_EPARSE;
+		return ww_fail(WW_EPARSE, err, errlen,
+		               "malformed part header line");
 	}
 	nlen = (size_t)(colon - line);
 	v = skip_ws(colon + 1);
 	if (nlen == 19 && strncasecmp(line, "Content-Disposition", 19) == 0) {
 		if (h->dispositions++ > 0) {
-			mp_err(err, errlen, "two Content-Disposition headers");
-			return WW_EPARSE;
+			return ww_fail(WW_EPARSE, err, errlen,
+			               "two Content-Disposition headers");
 		}
 		if (strncasecmp(v, "form-data", 9) != 0) {
-			mp_err(err, errlen,
-			       "Content-Disposition is not "
-			       "form-data");
-			return WW_EPARSE;
+			return ww_fail(WW_EPARSE, err, errlen,
+			               "Content-Disposition is not "
+			               "form-data");
 		}
 		rc = params_each(v + 9, disp_param, h);
 		if (rc == WW_EPARSE)
-			mp_err(err, errlen, "malformed Content-Disposition");
+			(void)ww_fail(0, err, errlen,
+			              "malformed Content-Disposition");
 		return rc;
 	}
 	if (nlen == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
 		if (h->content_type != NULL) {
-			mp_err(err, errlen, "two Content-Type headers");
-			return WW_EPARSE;
+			return ww_fail(WW_EPARSE, err, errlen,
+			               "two Content-Type headers");
 		}
 		h->content_type = strdup(v);
 		return h->content_type == NULL ? WW_ENOMEM : WW_OK;
@@ -310,8 +295,8 @@ part_headers(struct part_hdr *h, const uint8_t *hdr, size_t len, char *err,
 	int rc = WW_OK;
 
 	if (memchr(hdr, '\0', len) != NULL) {
-		mp_err(err, errlen, "NUL byte in part headers");
-		return WW_EPARSE;
+		return ww_fail(WW_EPARSE, err, errlen,
+		               "NUL byte in part headers");
 	}
 	block = malloc(len + 1);
 	if (block == NULL)
@@ -326,7 +311,8 @@ part_headers(struct part_hdr *h, const uint8_t *hdr, size_t len, char *err,
 			end += 2;
 		}
 		if (strpbrk(line, "\r\n") != NULL) {
-			mp_err(err, errlen, "bare CR or LF in part headers");
+			(void)ww_fail(0, err, errlen,
+			              "bare CR or LF in part headers");
 			rc = WW_EPARSE;
 		} else {
 			rc = header_line(h, line, err, errlen);
@@ -334,13 +320,14 @@ part_headers(struct part_hdr *h, const uint8_t *hdr, size_t len, char *err,
 	}
 	free(block);
 	if (rc == WW_OK && h->name == NULL) {
-		mp_err(err, errlen, "part without Content-Disposition name");
+		(void)ww_fail(0, err, errlen,
+		              "part without Content-Disposition name");
 		rc = WW_EPARSE;
 	}
 	if (rc == WW_OK && h->filename_star != NULL) {
 		rc = ext_value_decode(h->filename_star);
 		if (rc != WW_OK)
-			mp_err(err, errlen, "malformed filename*");
+			(void)ww_fail(0, err, errlen, "malformed filename*");
 	}
 	return rc;
 }
@@ -423,8 +410,8 @@ parse_part(struct multipart *m, const uint8_t *b, size_t len, size_t *pos,
 	int rc;
 
 	if (m->n >= MULTIPART_MAX_PARTS) {
-		mp_err(err, errlen, "more than %d parts", MULTIPART_MAX_PARTS);
-		return WW_ELIMIT;
+		return ww_fail(WW_ELIMIT, err, errlen, "more than %d parts",
+		               MULTIPART_MAX_PARTS);
 	}
 	/* A part may have no headers at all: the blank line comes first. */
 	if (len - *pos >= 2 && b[*pos] == '\r' && b[*pos + 1] == '\n') {
@@ -438,13 +425,13 @@ parse_part(struct multipart *m, const uint8_t *b, size_t len, size_t *pos,
 			window = MULTIPART_MAX_HEADER + 4;
 		hend = memmem(b + *pos, window, "\r\n\r\n", 4);
 		if (hend == NULL && window < len - *pos) {
-			mp_err(err, errlen, "part headers exceed %d bytes",
-			       MULTIPART_MAX_HEADER);
-			return WW_ELIMIT;
+			return ww_fail(WW_ELIMIT, err, errlen,
+			               "part headers exceed %d bytes",
+			               MULTIPART_MAX_HEADER);
 		}
 		if (hend == NULL) {
-			mp_err(err, errlen, "unterminated part headers");
-			return WW_EPARSE;
+			return ww_fail(WW_EPARSE, err, errlen,
+			               "unterminated part headers");
 		}
 		hlen = (size_t)(hend - (b + *pos));
 		dstart = *pos + hlen + 4;
@@ -454,8 +441,8 @@ parse_part(struct multipart *m, const uint8_t *b, size_t len, size_t *pos,
 		/* The delimiter is CRLF "--" boundary; CRLF belongs to it. */
 		next = find_delim(b, len, dstart, delim, dlen);
 		if (next < 0) {
-			mp_err(err, errlen, "part %zu: no closing boundary",
-			       m->n);
+			(void)ww_fail(0, err, errlen,
+			              "part %zu: no closing boundary", m->n);
 			rc = WW_EPARSE;
 		} else {
 			part_fill(m, &h, b + dstart, (size_t)next - dstart);
@@ -480,23 +467,23 @@ parse_body(struct multipart *m, const uint8_t *b, size_t len, const char *delim,
 	} else {
 		first = find_delim(b, len, 0, delim, dlen);
 		if (first < 0) {
-			mp_err(err, errlen, "boundary not found in body");
-			return WW_EPARSE;
+			return ww_fail(WW_EPARSE, err, errlen,
+			               "boundary not found in body");
 		}
 		pos = (size_t)first + dlen; /* a preamble is ignored */
 	}
 	while (rc == WW_OK) {
 		state = after_delimiter(b, len, &pos);
 		if (state < 0) {
-			mp_err(err, errlen, "garbage after boundary");
-			return WW_EPARSE;
+			return ww_fail(WW_EPARSE, err, errlen,
+			               "garbage after boundary");
 		}
 		if (state == 1)
 			break; /* the epilogue is ignored */
 		rc = parse_part(m, b, len, &pos, delim, dlen, err, errlen);
 	}
 	if (rc == WW_OK && m->n == 0) {
-		mp_err(err, errlen, "no parts");
+		(void)ww_fail(0, err, errlen, "no parts");
 		rc = WW_EPARSE;
 	}
 	return rc;
@@ -514,9 +501,9 @@ multipart_parse(const char *content_type, const uint8_t *body, size_t len,
 	*out = NULL;
 	rc = multipart_boundary(content_type, boundary, sizeof(boundary));
 	if (rc != WW_OK) {
-		mp_err(err, errlen,
-		       "Content-Type is not multipart/form-data "
-		       "with a valid boundary");
+		(void)ww_fail(0, err, errlen,
+		              "Content-Type is not multipart/form-data "
+		              "with a valid boundary");
 		return rc;
 	}
 	snprintf(delim, sizeof(delim), "\r\n--%s", boundary);

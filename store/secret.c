@@ -113,21 +113,6 @@ secret_digest(const struct secret *s, const void *val, size_t len,
 	OPENSSL_cleanse(mac, sizeof(mac));
 }
 
-static void secret_reason(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-secret_reason(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Read exactly SECRET_KEY_LEN bytes from an open, checked key file. */
 static int
 secret_read_key(int fd, const char *path, struct secret **out, char *err,
@@ -143,17 +128,16 @@ secret_read_key(int fd, const char *path, struct secret **out, char *err,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			secret_reason(err, errlen, "%s: read: %s", path,
-			              strerror(errno));
-			return WW_EIO;
+			return ww_fail(WW_EIO, err, errlen, "%s: read: %s",
+			               path, strerror(errno));
 		}
 		if (n == 0)
 			break;
 		got += (size_t)n;
 	}
 	if (got != SECRET_KEY_LEN) {
-		secret_reason(
-		    err, errlen,
+		(void)ww_fail(
+		    0, err, errlen,
 		    "%s: key file must hold exactly 32 bytes (%d read)", path,
 		    (int)got);
 		OPENSSL_cleanse(key, sizeof(key));
@@ -171,17 +155,16 @@ secret_open_existing(int fd, const char *path, struct secret **out, char *err,
 	struct stat st;
 
 	if (fstat(fd, &st) != 0) {
-		secret_reason(err, errlen, "%s: fstat: %s", path,
-		              strerror(errno));
-		return WW_EIO;
+		return ww_fail(WW_EIO, err, errlen, "%s: fstat: %s", path,
+		               strerror(errno));
 	}
 	if (!S_ISREG(st.st_mode)) {
-		secret_reason(err, errlen, "%s: not a regular file", path);
-		return WW_EINVAL;
+		return ww_fail(WW_EINVAL, err, errlen, "%s: not a regular file",
+		               path);
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		secret_reason(
-		    err, errlen,
+		(void)ww_fail(
+		    0, err, errlen,
 		    "%s: key file mode %04o lets group or others access it "
 		    "(chmod 600)",
 		    path, (int)(st.st_mode & 07777));
@@ -202,19 +185,18 @@ secret_create(const char *path, struct secret **out, char *err, size_t errlen)
 	if (fd < 0 && errno == EEXIST)
 		return WW_EEXIST;
 	if (fd < 0) {
-		secret_reason(err, errlen, "%s: create: %s", path,
-		              strerror(errno));
-		return WW_EIO;
+		return ww_fail(WW_EIO, err, errlen, "%s: create: %s", path,
+		               strerror(errno));
 	}
 	rc = WW_ECRYPTO;
 	if (RAND_bytes(key, sizeof(key)) != 1) {
-		secret_reason(err, errlen, "%s: no random bytes", path);
+		(void)ww_fail(0, err, errlen, "%s: no random bytes", path);
 		goto out;
 	}
 	rc = WW_EIO;
 	if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
 	    fsync(fd) != 0) {
-		secret_reason(err, errlen, "%s: write: %s", path,
+		(void)ww_fail(0, err, errlen, "%s: write: %s", path,
 		              strerror(errno));
 		goto out;
 	}
@@ -244,7 +226,7 @@ secret_load_or_create(const char *path, struct secret **out, char *err,
 		if (errno != ENOENT) {
 			int e = errno;
 
-			secret_reason(err, errlen, "%s: open: %s", path,
+			(void)ww_fail(0, err, errlen, "%s: open: %s", path,
 			              strerror(e));
 			return e == EACCES ? WW_EPERM : WW_EIO;
 		}
@@ -252,7 +234,6 @@ secret_load_or_create(const char *path, struct secret **out, char *err,
 		if (rc != WW_EEXIST)
 			return rc;
 	}
-	secret_reason(err, errlen, "%s: created and removed concurrently",
-	              path);
-	return WW_EIO;
+	return ww_fail(WW_EIO, err, errlen,
+	               "%s: created and removed concurrently", path);
 }

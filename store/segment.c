@@ -167,22 +167,6 @@ segment_err(int mdb_rc)
 	}
 }
 
-static int segment_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-segment_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* Open (or create, in a write transaction) every named database. */
 static int
 segment_open_dbs(struct segment *s, MDB_txn *txn)
@@ -315,10 +299,10 @@ segment_open(const char *dir, const struct segment_name *name, int rdonly,
 	*out = NULL;
 	n = snprintf(path, sizeof(path), "%s/%s", dir, name->name);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return segment_fail(WW_EINVAL, err, errlen, "path too long");
+		return ww_fail(WW_EINVAL, err, errlen, "path too long");
 	if (!rdonly && mkdir(path, 0750) != 0 && errno != EEXIST)
-		return segment_fail(segment_err(errno), err, errlen, "%s: %s",
-		                    path, strerror(errno));
+		return ww_fail(segment_err(errno), err, errlen, "%s: %s", path,
+		               strerror(errno));
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return WW_ENOMEM;
@@ -334,8 +318,8 @@ segment_open(const char *dir, const struct segment_name *name, int rdonly,
 	if (rc != 0) {
 		int wrc = segment_err(rc);
 		segment_close(s);
-		return segment_fail(wrc, err, errlen, "%s: %s", path,
-		                    mdb_strerror(rc));
+		return ww_fail(wrc, err, errlen, "%s: %s", path,
+		               mdb_strerror(rc));
 	}
 	if (rdonly) /* an empty segment gets its databases later */
 		(void)segment_open_dbs_ro(s);

@@ -21,22 +21,6 @@ struct signkey {
 	uint8_t pub[SIGNKEY_PUB_LEN];
 };
 
-static int signkey_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-signkey_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* Write a new key to path, failing if it appeared meanwhile. */
 static int
 signkey_create(const char *path, EVP_PKEY **out, char *err, size_t errlen)
@@ -47,13 +31,13 @@ signkey_create(const char *path, EVP_PKEY **out, char *err, size_t errlen)
 
 	pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	if (pkey == NULL)
-		return signkey_fail(WW_ECRYPTO, err, errlen,
-		                    "cannot generate an Ed25519 key");
+		return ww_fail(WW_ECRYPTO, err, errlen,
+		               "cannot generate an Ed25519 key");
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	          0600);
 	if (fd < 0) {
-		rc = signkey_fail(errno == EEXIST ? WW_EEXIST : WW_EIO, err,
-		                  errlen, "%s: %s", path, strerror(errno));
+		rc = ww_fail(errno == EEXIST ? WW_EEXIST : WW_EIO, err, errlen,
+		             "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	fp = fdopen(fd, "w");
@@ -69,13 +53,12 @@ signkey_create(const char *path, EVP_PKEY **out, char *err, size_t errlen)
 	rc = WW_OK;
 	goto out;
 fail:
-	rc =
-	    signkey_fail(WW_EIO, err, errlen, "%s: cannot write the key", path);
+	rc = ww_fail(WW_EIO, err, errlen, "%s: cannot write the key", path);
 	unlink(path);
 out:
 	if (fp != NULL && fclose(fp) != 0 && rc == WW_OK)
-		rc = signkey_fail(WW_EIO, err, errlen, "%s: %s", path,
-		                  strerror(errno));
+		rc = ww_fail(WW_EIO, err, errlen, "%s: %s", path,
+		             strerror(errno));
 	EVP_PKEY_free(pkey);
 	return rc;
 }
@@ -90,12 +73,12 @@ signkey_read(const char *path, int fd, EVP_PKEY **out, char *err, size_t errlen)
 
 	if (fstat(fd, &st) != 0) {
 		close(fd);
-		return signkey_fail(WW_EIO, err, errlen, "%s: %s", path,
-		                    strerror(errno));
+		return ww_fail(WW_EIO, err, errlen, "%s: %s", path,
+		               strerror(errno));
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		close(fd);
-		return signkey_fail(
+		return ww_fail(
 		    WW_EPERM, err, errlen,
 		    "%s: mode %03o lets group or others access the signing "
 		    "key; chmod 600 it",
@@ -104,16 +87,15 @@ signkey_read(const char *path, int fd, EVP_PKEY **out, char *err, size_t errlen)
 	fp = fdopen(fd, "r");
 	if (fp == NULL) {
 		close(fd);
-		return signkey_fail(WW_EIO, err, errlen, "%s: %s", path,
-		                    strerror(errno));
+		return ww_fail(WW_EIO, err, errlen, "%s: %s", path,
+		               strerror(errno));
 	}
 	pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
 	fclose(fp);
 	if (pkey == NULL || !EVP_PKEY_is_a(pkey, "ED25519")) {
 		EVP_PKEY_free(pkey);
-		return signkey_fail(WW_ECORRUPT, err, errlen,
-		                    "%s: not an Ed25519 private key (PEM)",
-		                    path);
+		return ww_fail(WW_ECORRUPT, err, errlen,
+		               "%s: not an Ed25519 private key (PEM)", path);
 	}
 	*out = pkey;
 	return WW_OK;
@@ -135,8 +117,8 @@ signkey_load_or_create(const char *path, struct signkey **out, char *err,
 	else if (errno == ENOENT)
 		rc = signkey_create(path, &pkey, err, errlen);
 	else
-		rc = signkey_fail(errno == EACCES ? WW_EPERM : WW_EIO, err,
-		                  errlen, "%s: %s", path, strerror(errno));
+		rc = ww_fail(errno == EACCES ? WW_EPERM : WW_EIO, err, errlen,
+		             "%s: %s", path, strerror(errno));
 	if (rc != WW_OK)
 		return rc;
 	k = calloc(1, sizeof(*k));
@@ -148,8 +130,8 @@ signkey_load_or_create(const char *path, struct signkey **out, char *err,
 	if (EVP_PKEY_get_raw_public_key(pkey, k->pub, &publen) != 1 ||
 	    publen != SIGNKEY_PUB_LEN) {
 		signkey_free(k);
-		return signkey_fail(WW_ECRYPTO, err, errlen,
-		                    "%s: cannot derive the public key", path);
+		return ww_fail(WW_ECRYPTO, err, errlen,
+		               "%s: cannot derive the public key", path);
 	}
 	*out = k;
 	return WW_OK;
@@ -252,17 +234,15 @@ signkey_read_public(const char *path, uint8_t pub[SIGNKEY_PUB_LEN], char *err,
 
 	fp = fopen(path, "re");
 	if (fp == NULL)
-		return signkey_fail(errno == ENOENT ? WW_ENOTFOUND : WW_EIO,
-		                    err, errlen, "%s: %s", path,
-		                    strerror(errno));
+		return ww_fail(errno == ENOENT ? WW_ENOTFOUND : WW_EIO, err,
+		               errlen, "%s: %s", path, strerror(errno));
 	if (fgets(line, sizeof(line), fp) == NULL)
 		line[0] = '\0';
 	fclose(fp);
 	if (strncmp(line, "ed25519 ", 8) != 0 ||
 	    strspn(line + 8, "0123456789abcdef") != 2 * SIGNKEY_PUB_LEN)
-		return signkey_fail(WW_ECORRUPT, err, errlen,
-		                    "%s: not an \"ed25519 HEX\" public key",
-		                    path);
+		return ww_fail(WW_ECORRUPT, err, errlen,
+		               "%s: not an \"ed25519 HEX\" public key", path);
 	for (size_t i = 0; i < SIGNKEY_PUB_LEN; i++) {
 		if (sscanf(line + 8 + 2 * i, "%2x", &v) != 1)
 			return WW_ECORRUPT;

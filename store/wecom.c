@@ -187,21 +187,6 @@ name_in(const char *name, const char *const *list)
 	return 0;
 }
 
-static void werr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-werr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- secrets (wecom-api.md 1.4) ----------------------------------------- */
 
 /* Body fields holding credentials or single-use capability codes. */
@@ -1816,31 +1801,31 @@ json_parse(const uint8_t *body, size_t len, json_t **out, char *err,
 
 	*out = NULL;
 	if (len == 0) {
-		werr(err, errlen, "empty body");
-		return WW_EPARSE;
+		return ww_fail(WW_EPARSE, err, errlen, "empty body");
 	}
 	if (len > WECOM_MAX_BODY) {
-		werr(err, errlen, "body of %zu bytes exceeds %u", len,
-		     WECOM_MAX_BODY);
-		return WW_EPARSE;
+		return ww_fail(WW_EPARSE, err, errlen,
+		               "body of %zu bytes exceeds %u", len,
+		               WECOM_MAX_BODY);
 	}
 	if (!json_depth_ok(body, len, WECOM_MAX_JSON_DEPTH)) {
-		werr(err, errlen, "JSON nested deeper than %d",
-		     WECOM_MAX_JSON_DEPTH);
-		return WW_EPARSE;
+		return ww_fail(WW_EPARSE, err, errlen,
+		               "JSON nested deeper than %d",
+		               WECOM_MAX_JSON_DEPTH);
 	}
 	*out =
 	    json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (*out == NULL && json_error_code(&jerr) == json_error_out_of_memory)
 		return WW_ENOMEM;
 	if (*out == NULL) {
-		werr(err, errlen, "invalid JSON at line %d column %d: %s",
-		     jerr.line, jerr.column, jerr.text);
-		return WW_EPARSE;
+		return ww_fail(WW_EPARSE, err, errlen,
+		               "invalid JSON at line %d column %d: %s",
+		               jerr.line, jerr.column, jerr.text);
 	}
 	if (!json_is_object(*out)) {
-		werr(err, errlen, "body is a JSON %s, not an object",
-		     json_type_name(*out));
+		(void)ww_fail(0, err, errlen,
+		              "body is a JSON %s, not an object",
+		              json_type_name(*out));
 		json_decref(*out);
 		*out = NULL;
 		return WW_EPARSE;
@@ -1988,7 +1973,7 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 	if (rc == WW_OK)
 		rc = dec_run(&d, body, len, cls, e);
 	if (rc == WW_EPARSE) {
-		werr(err, errlen, "%s", why);
+		(void)ww_fail(0, err, errlen, "%s", why);
 		if (record_set_str(&d.msg->decode_error, why) != WW_OK)
 			rc = WW_ENOMEM;
 	}
@@ -2346,7 +2331,7 @@ wecom_decode_upload(const struct secret *key, const char *path,
 	int rc;
 
 	*out = NULL;
-	werr(err, errlen, "%s", "");
+	(void)ww_fail(0, err, errlen, "%s", "");
 	rc = wecom_decode(key, path, query, NULL, 0, &d.msg, why, sizeof(why));
 	if (rc != WW_OK && rc != WW_EPARSE)
 		return rc;
@@ -2361,7 +2346,7 @@ wecom_decode_upload(const struct secret *key, const char *path,
 	if (rc == WW_OK)
 		rc = upload_parts(&d, form, kind);
 	if (rc == WW_EPARSE) {
-		werr(err, errlen, "%s", why);
+		(void)ww_fail(0, err, errlen, "%s", why);
 		if (record_set_str(&d.msg->decode_error, why) != WW_OK)
 			rc = WW_ENOMEM;
 	}
