@@ -683,14 +683,20 @@ conn_set_new(const struct conn_env *env, struct conn_set **out)
 }
 
 void
-conn_set_free(struct conn_set *s)
+conn_set_close_all(struct conn_set *s)
 {
 	struct conn *c;
 
-	if (s == NULL)
-		return;
 	while ((c = TAILQ_FIRST(&s->conns)) != NULL)
 		conn_close(c);
+}
+
+void
+conn_set_free(struct conn_set *s)
+{
+	if (s == NULL)
+		return;
+	conn_set_close_all(s);
 	free(s);
 }
 

@@ -50,6 +50,9 @@ int conn_set_new(const struct conn_env *env, struct conn_set **out);
  */
 void conn_set_free(struct conn_set *s);
 
+/* Close every connection now (their exchanges are detached); keep s. */
+void conn_set_close_all(struct conn_set *s);
+
 /* Connections open in s. */
 size_t conn_set_count(const struct conn_set *s);
 

@@ -27,6 +27,7 @@
 #define WORKER_TICK_MS 1000
 #define WORKER_DRAIN_POLL_MS 20
 #define WORKER_QUIET_POLLS 5
+#define WORKER_GRACE_MS 5000 /* the exchange's journal deadline */
 
 struct worker_lis {
 	struct worker *w;
@@ -54,6 +55,7 @@ struct worker {
 	unsigned long refused;    /* connections over max_connections */
 	int reachable;            /* atomic */
 	int stop_requested;       /* atomic: worker_stop() was called */
+	int in_grace;             /* drain over: detached exchanges finish */
 	unsigned quiet_polls;     /* drain polls in a row with nothing left */
 };
 
@@ -122,6 +124,27 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 	                 __ATOMIC_RELAXED);
 }
 
+/*
+ * The drain time is up: close the connections left (their exchanges are
+ * detached) and give those exchanges a grace period to finish for real
+ * (upstream answer, OUTCOME record) rather than being cut short.
+ */
+static void
+worker_drain_expired(struct worker *w, const struct timeval *now)
+{
+	unsigned ms = w->sh->conf->upstream.timeout_ms + WORKER_GRACE_MS;
+	struct timeval grace = {ms / 1000, (ms % 1000) * 1000};
+
+	log_warnx("worker %u: drain timeout: closing %zu connections; %zu "
+	          "upstream calls get up to %u ms more",
+	          w->idx, conn_set_count(w->conns),
+	          upstream_pending(w->upstream), ms);
+	conn_set_close_all(w->conns);
+	w->in_grace = 1;
+	w->quiet_polls = 0;
+	evutil_timeradd(now, &grace, &w->drain_end);
+}
+
 static void
 worker_on_drain(evutil_socket_t fd, short what, void *arg)
 {
@@ -142,10 +165,14 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 	if (w->quiet_polls < WORKER_QUIET_POLLS &&
 	    evutil_timercmp(&now, &w->drain_end, <))
 		return;
-	if (open > 0 || pending > 0)
-		log_warnx("worker %u: drain timeout with %zu connections and "
-		          "%zu upstream calls left",
-		          w->idx, open, pending);
+	if (w->quiet_polls < WORKER_QUIET_POLLS && !w->in_grace) {
+		worker_drain_expired(w, &now);
+		return;
+	}
+	if (w->quiet_polls < WORKER_QUIET_POLLS)
+		log_warnx("worker %u: %zu upstream calls still running; they "
+		          "are cancelled",
+		          w->idx, pending);
 	event_base_loopexit(w->base, NULL);
 }
 

@@ -4,7 +4,7 @@
 # journals every OUTCOME and exits 0 (non-zero if a sanitizer complains).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 4
+ww_plan 7
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
 port=$(ww_port)
@@ -41,4 +41,25 @@ r=$("$top_builddir/wwjournal" -j "$WW_TMP/journal" list | grep -c REQUEST)
 ww_is "$n" "$r" "every REQUEST has its OUTCOME"
 ww_is "$r" "$(ww_fake_count up)" "every journaled request was forwarded once"
 ww_like "$(grep -c 'ERROR: AddressSanitizer\|LeakSanitizer' "$(ww_gateway_log)")" '^0$' "no sanitizer report"
+# drain_timeout_ms shorter than a slow upstream: the client's connection
+# is closed at the deadline, but the forwarded request still gets its real
+# outcome journaled (a grace of upstream.timeout_ms), and the exit is clean.
+port=$(ww_port)
+sed -e "s/127.0.0.1:[0-9]*$/127.0.0.1:$port/" -e 's/drain_timeout_ms: .*/drain_timeout_ms: 300/' \
+	-e "s#journal: { path: .* }#journal: { path: $WW_TMP/journal2 }#" \
+	"$WW_TMP/gw.yaml" >"$WW_TMP/gw2.yaml"
+ww_start_gateway "$WW_TMP/gw2.yaml" || ww_bail "wwgate did not start again"
+ww_fake_mode up stall '"delay_ms":2000,"times":1'
+n=$(ww_fake_count up)
+ww_curl -o "$WW_TMP/cut.out" "https://127.0.0.1:$port/cgi-bin/user/get?userid=cut" 2>/dev/null &
+cpid=$!
+ww_fake_wait_count up $((n + 1)) 10 || ww_diag "the slow request did not arrive"
+ww_stop_gateway 30
+ww_is "$?" 0 "drain timeout with a slow upstream: clean exit"
+wait "$cpid"
+ww_is "$(cat "$WW_TMP/cut.out" 2>/dev/null)" "" "the client's connection was closed at the deadline"
+seq=$("$top_builddir/wwjournal" -j "$WW_TMP/journal2" list | awk '/REQUEST/ { s = $1 } END { print s }')
+ww_like "$("$top_builddir/wwjournal" -j "$WW_TMP/journal2" show "$seq")" 'forwarded +yes +http 200' \
+	"the forwarded request's real outcome is journaled"
+
 ww_done
