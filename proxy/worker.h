@@ -56,7 +56,9 @@ void worker_reload(struct worker *w);
 
 /*
  * From any thread: stop accepting, let connections finish what they owe,
- * and end the loop when none is left or drain_ms has passed.
+ * and end the loop when nothing is left.  After drain_ms the connections
+ * left are closed and their exchanges get upstream.timeout_ms + 5 s more
+ * to finish; only the first call counts.
  */
 void worker_stop(struct worker *w, unsigned drain_ms);
 
