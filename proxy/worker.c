@@ -389,9 +389,15 @@ worker_cancel(struct worker *w)
 	conn_set_free(w->conns);
 	w->conns = NULL;
 	/* Calls end through their callbacks: OUTCOME records, journal open. */
+	w->xenv.upstream = NULL; /* a late wake-up refuses, never forwards */
 	upstream_free(w->upstream);
 	w->upstream = NULL;
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
+	/*
+	 * journal_close() comes next: exchanges it wakes find no journal and
+	 * write nothing more (exchange.h, "Threads and lifetimes").
+	 */
+	w->xenv.journal = NULL;
 }
 
 void
