@@ -801,6 +801,12 @@ policy_rule_count(const struct policy *p)
 	return p->rs->nrules;
 }
 
+const char *
+policy_rule_id(const struct policy *p, size_t i)
+{
+	return i < p->rs->nrules ? p->rs->rules[i].id : NULL;
+}
+
 size_t
 policy_pattern_count(const struct policy *p)
 {

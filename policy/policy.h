@@ -45,6 +45,8 @@ const char *policy_digest(const struct policy *p);
 const char *policy_text(const struct policy *p, size_t *len);
 const char *policy_file(const struct policy *p);
 size_t policy_rule_count(const struct policy *p);
+/* The id of rule i < policy_rule_count(p), in file order (borrowed). */
+const char *policy_rule_id(const struct policy *p, size_t i);
 size_t policy_pattern_count(const struct policy *p);
 /* Size of the compiled vectorscan database in bytes (0 when empty). */
 size_t policy_db_bytes(const struct policy *p);

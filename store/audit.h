@@ -48,6 +48,14 @@ int audit_blob(struct audit *a, const char *hex);
 /* store/report.c */
 int report_stats(struct audit *a);
 int report_replay(struct audit *a);
+/*
+ * Retro-hunt: re-judge every selected message (requests and callbacks
+ * with a verdict) with the policy in policy_path, print each one whose
+ * verdict would differ from the recorded one, then totals per rule.  The
+ * journal is only read.  WW_EINVAL when the policy does not compile (its
+ * diagnostics on stderr), WW_ENOTFOUND / WW_EIO when it cannot be read.
+ */
+int report_retro(struct audit *a, const char *policy_path);
 
 /* Shared by audit.c and report.c. */
 

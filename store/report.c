@@ -1,7 +1,9 @@
 /*
  * report.c: wwjournal's whole-journal views: stats (counts by kind,
- * action, endpoint, sender and day) and replay (messages grouped into
- * conversations, in time order).
+ * action, endpoint, sender and day), replay (messages grouped into
+ * conversations, in time order) and replay --policy, the retro-hunt
+ * (every message re-judged with a candidate policy, the journal only read;
+ * each message whose verdict would change is listed, then totals per rule).
  *
  * Both keep per-key counters in a small string table; replay also keeps
  * one (conversation, time, seq) entry per message -- 24 bytes each, not
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "ww.h"
+#include "policy/policy.h"
 #include "store/audit.h"
 
 /* ---- a string -> counter table (open addressing) ---- */
@@ -502,5 +505,372 @@ report_replay(struct audit *a)
 	free(s.ents);
 	tally_cleanup(&s.convs);
 	export_buf_cleanup(&s.key);
+	return rc;
+}
+
+/* ---- retro-hunt: replay --policy ---- */
+
+/* Per rule id: messages it matches under the candidate policy, and how
+ * often it appears or disappears compared with the recorded verdict. */
+struct retro_count {
+	uint64_t matched, added, removed;
+};
+
+struct retro_state {
+	struct audit *a;
+	const struct policy *p;
+	struct policy_scratch *ps;
+	struct tally rules; /* rule id -> index into counts */
+	struct retro_count *counts;
+	size_t ccap;
+	uint64_t judged, differ, failed;
+	uint64_t moves[4][4]; /* recorded action -> new action */
+	uint64_t head;
+	struct audit_progress bar;
+	struct export_buf b;
+	int rc;
+};
+
+static int
+retro_in(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Do two lists of rule ids hold the same set (ids are unique in each)? */
+static int
+retro_same(char *const *x, size_t nx, char *const *y, size_t ny)
+{
+	if (nx != ny)
+		return 0;
+	for (size_t i = 0; i < nx; i++)
+		if (!retro_in(y, ny, x[i]))
+			return 0;
+	return 1;
+}
+
+static struct retro_count *
+retro_count(struct retro_state *s, const char *id)
+{
+	size_t i;
+
+	if (tally_add(&s->rules, id, &i) != WW_OK)
+		return NULL;
+	if (i >= s->ccap) {
+		size_t cap = s->ccap != 0 ? s->ccap * 2 : 64;
+		struct retro_count *c = realloc(s->counts, cap * sizeof(*c));
+
+		if (c == NULL)
+			return NULL;
+		memset(c + s->ccap, 0, (cap - s->ccap) * sizeof(*c));
+		s->counts = c;
+		s->ccap = cap;
+	}
+	return &s->counts[i];
+}
+
+/* Count the rules of one kind (enforce or monitor) of old and new. */
+static int
+retro_tally(struct retro_state *s, char *const *ov, size_t on, char *const *nv,
+            size_t nn)
+{
+	struct retro_count *c;
+
+	for (size_t i = 0; i < nn; i++) {
+		if ((c = retro_count(s, nv[i])) == NULL)
+			return WW_ENOMEM;
+		c->matched++;
+		c->added += !retro_in(ov, on, nv[i]);
+	}
+	for (size_t i = 0; i < on; i++) {
+		if (retro_in(nv, nn, ov[i]))
+			continue;
+		if ((c = retro_count(s, ov[i])) == NULL)
+			return WW_ENOMEM;
+		c->removed++;
+	}
+	return WW_OK;
+}
+
+static void
+retro_json_ids(struct export_buf *b, char *const *v, size_t n)
+{
+	export_buf_puts(b, "[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			export_buf_puts(b, ",");
+		export_buf_json_str(b, v[i], strlen(v[i]));
+	}
+	export_buf_puts(b, "]");
+}
+
+static void
+retro_json_verdict(struct export_buf *b, const char *name, const Ww__Verdict *v)
+{
+	export_buf_printf(b, ",\"%s\":{\"action\":\"%s\",\"rules\":", name,
+	                  record_action_name(v->action));
+	retro_json_ids(b, v->rules, v->n_rules);
+	export_buf_puts(b, ",\"monitor_rules\":");
+	retro_json_ids(b, v->monitor_rules, v->n_monitor_rules);
+	export_buf_puts(b, "}");
+}
+
+static void
+retro_text_ids(struct export_buf *b, const char *label, char *const *v,
+               size_t n)
+{
+	export_buf_printf(b, "  %s ", label);
+	if (n == 0)
+		export_buf_puts(b, "-");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			export_buf_puts(b, ",");
+		export_buf_text(b, v[i], strlen(v[i]));
+	}
+}
+
+static void
+retro_text_verdict(struct export_buf *b, const char *name, const Ww__Verdict *v)
+{
+	export_buf_printf(b, "  %-8s %-6s", name,
+	                  record_action_name(v->action));
+	retro_text_ids(b, "rules", v->rules, v->n_rules);
+	retro_text_ids(b, " monitor", v->monitor_rules, v->n_monitor_rules);
+	export_buf_puts(b, "\n");
+}
+
+/* One message whose verdict would change. */
+static int
+retro_render_diff(struct retro_state *s, uint64_t seq, const Ww__Record *rec,
+                  const Ww__Verdict *nv)
+{
+	const Ww__Message *m = rec->message;
+	struct export_buf *b = &s->b;
+	char t[FILTER_TIME_LEN];
+	const char *sender = m->sender ? m->sender : "";
+	const char *ep = m->endpoint ? m->endpoint : "";
+
+	export_buf_reset(b);
+	filter_format_time(rec->time_ns, t);
+	if (s->a->json) {
+		export_buf_printf(b,
+		                  "{\"event\":\"differs\",\"seq\":%llu,"
+		                  "\"time\":\"%s\",\"sender\":",
+		                  (unsigned long long)seq, t);
+		export_buf_json_str(b, sender, strlen(sender));
+		export_buf_puts(b, ",\"endpoint\":");
+		export_buf_json_str(b, ep, strlen(ep));
+		retro_json_verdict(b, "recorded", rec->verdict);
+		retro_json_verdict(b, "new", nv);
+		export_buf_puts(b, "}\n");
+	} else {
+		export_buf_printf(b, "#%llu  %s  ", (unsigned long long)seq, t);
+		export_buf_text(b, sender[0] ? sender : "-",
+		                strlen(sender[0] ? sender : "-"));
+		export_buf_puts(b, "  ");
+		export_buf_text(b, ep, strlen(ep));
+		export_buf_puts(b, "\n");
+		retro_text_verdict(b, "recorded", rec->verdict);
+		retro_text_verdict(b, "new", nv);
+	}
+	return audit_write(s->a, b);
+}
+
+/* Re-judge one message; report it when its verdict would differ. */
+static int
+retro_judge(struct retro_state *s, uint64_t seq, const Ww__Record *rec)
+{
+	const Ww__Verdict *ov = rec->verdict;
+	Ww__Verdict *nv = NULL;
+	int rc;
+
+	if ((rc = policy_judge(s->p, s->ps, rec->message, &nv, NULL)) !=
+	    WW_OK) {
+		if (rc == WW_ENOMEM)
+			return rc;
+		fprintf(stderr, "wwjournal: record %llu: cannot judge: %s\n",
+		        (unsigned long long)seq, ww_strerror(rc));
+		s->failed++;
+		return WW_OK;
+	}
+	s->judged++;
+	s->moves[ov->action & 3][nv->action & 3]++;
+	rc = retro_tally(s, ov->rules, ov->n_rules, nv->rules, nv->n_rules);
+	if (rc == WW_OK)
+		rc = retro_tally(s, ov->monitor_rules, ov->n_monitor_rules,
+		                 nv->monitor_rules, nv->n_monitor_rules);
+	if (rc == WW_OK &&
+	    (ov->action != nv->action ||
+	     !retro_same(ov->rules, ov->n_rules, nv->rules, nv->n_rules) ||
+	     !retro_same(ov->monitor_rules, ov->n_monitor_rules,
+	                 nv->monitor_rules, nv->n_monitor_rules))) {
+		s->differ++;
+		rc = retro_render_diff(s, seq, rec, nv);
+	}
+	protobuf_c_message_free_unpacked(&nv->base, NULL);
+	return rc;
+}
+
+static int
+retro_visit(uint64_t seq, const Ww__Record *rec, const char *err, void *arg)
+{
+	struct retro_state *s = arg;
+	int rc;
+
+	if (s->a->progress && !s->a->out_tty && (seq & 1023) == 0)
+		audit_progress(&s->bar, seq, s->head);
+	if (rec == NULL) {
+		audit_bad_record(s->a, seq, err);
+		s->rc = WW_ECORRUPT;
+		return 0;
+	}
+	/* Only judged messages: requests and callbacks with a verdict. */
+	if (!export_is_primary(rec) || rec->message == NULL ||
+	    rec->verdict == NULL || !filter_match(&s->a->filter, rec))
+		return 0;
+	if ((rc = retro_judge(s, seq, rec)) != WW_OK)
+		return rc;
+	return s->a->limit > 0 && s->judged + s->failed >= s->a->limit ? 1 : 0;
+}
+
+static const char *const retro_actions[4] = {"allow", "alert", "redact",
+                                             "block"};
+
+static void
+retro_summary_json(struct retro_state *s, struct export_buf *b)
+{
+	int first = 1;
+
+	export_buf_puts(b, "{\"event\":\"summary\",\"policy_digest\":");
+	export_buf_json_str(b, policy_digest(s->p),
+	                    strlen(policy_digest(s->p)));
+	export_buf_printf(b,
+	                  ",\"messages\":%llu,\"differ\":%llu,"
+	                  "\"not_judged\":%llu,\"actions\":{",
+	                  (unsigned long long)s->judged,
+	                  (unsigned long long)s->differ,
+	                  (unsigned long long)s->failed);
+	for (int o = 0; o < 4; o++)
+		for (int n = 0; n < 4; n++) {
+			if (s->moves[o][n] == 0)
+				continue;
+			export_buf_printf(b, "%s\"%s->%s\":%llu",
+			                  first ? "" : ",", retro_actions[o],
+			                  retro_actions[n],
+			                  (unsigned long long)s->moves[o][n]);
+			first = 0;
+		}
+	export_buf_puts(b, "},\"rules\":{");
+	for (size_t i = 0; i < s->rules.n; i++) {
+		const char *id = s->rules.items[i].key;
+
+		if (i > 0)
+			export_buf_puts(b, ",");
+		export_buf_json_str(b, id, strlen(id));
+		export_buf_printf(b,
+		                  ":{\"matched\":%llu,\"added\":%llu,"
+		                  "\"removed\":%llu}",
+		                  (unsigned long long)s->counts[i].matched,
+		                  (unsigned long long)s->counts[i].added,
+		                  (unsigned long long)s->counts[i].removed);
+	}
+	export_buf_puts(b, "}}\n");
+}
+
+static void
+retro_summary_text(struct retro_state *s, struct export_buf *b)
+{
+	export_buf_printf(b, "\n%llu messages re-judged, %llu would differ",
+	                  (unsigned long long)s->judged,
+	                  (unsigned long long)s->differ);
+	if (s->failed > 0)
+		export_buf_printf(b, ", %llu could not be judged",
+		                  (unsigned long long)s->failed);
+	export_buf_printf(b, "\npolicy %s\n\nrecorded -> new   messages\n",
+	                  policy_digest(s->p));
+	for (int o = 0; o < 4; o++)
+		for (int n = 0; n < 4; n++)
+			if (s->moves[o][n] > 0)
+				export_buf_printf(
+				    b, "  %-6s -> %-6s %10llu\n",
+				    retro_actions[o], retro_actions[n],
+				    (unsigned long long)s->moves[o][n]);
+	export_buf_puts(b, "\n   matched     added   removed  rule\n");
+	for (size_t i = 0; i < s->rules.n; i++) {
+		const char *id = s->rules.items[i].key;
+
+		export_buf_printf(b, "%10llu%10llu%10llu  ",
+		                  (unsigned long long)s->counts[i].matched,
+		                  (unsigned long long)s->counts[i].added,
+		                  (unsigned long long)s->counts[i].removed);
+		export_buf_text(b, id, strlen(id));
+		export_buf_puts(b, "\n");
+	}
+}
+
+/* Load the candidate policy; its diagnostics go to stderr. */
+static int
+retro_load(const char *path, struct policy **p)
+{
+	struct policy_errors *errs = NULL;
+	int rc = policy_load_file(path, p, &errs);
+
+	for (size_t i = 0; i < policy_errors_count(errs); i++)
+		fprintf(stderr, "%s\n", policy_errors_get(errs, i));
+	if (rc != WW_OK && policy_errors_count(errs) == 0)
+		fprintf(stderr, "wwjournal: %s: %s\n", path, ww_strerror(rc));
+	policy_errors_free(errs);
+	/* A policy that does not compile is the caller's mistake. */
+	return rc == WW_EPARSE || rc == WW_ELIMIT ? WW_EINVAL : rc;
+}
+
+int
+report_retro(struct audit *a, const char *policy_path)
+{
+	struct retro_state s;
+	struct policy *p = NULL;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.a = a;
+	s.bar.what = "replay";
+	export_buf_init(&s.b);
+	if ((rc = retro_load(policy_path, &p)) != WW_OK)
+		goto out;
+	s.p = p;
+	if ((rc = policy_scratch_new(p, &s.ps)) != WW_OK)
+		goto out;
+	/* Every rule of the candidate first, in policy order. */
+	for (size_t i = 0; i < policy_rule_count(p); i++)
+		if (retro_count(&s, policy_rule_id(p, i)) == NULL) {
+			rc = WW_ENOMEM;
+			goto out;
+		}
+	if (journal_head(a->r, &s.head) != WW_OK)
+		s.head = 0;
+	rc = journal_scan(a->r, 1, 0, retro_visit, &s);
+	if (a->progress)
+		audit_progress_end(&s.bar);
+	if (rc == 1) /* --limit reached */
+		rc = WW_OK;
+	if (rc != WW_OK)
+		goto out;
+	/* The tally counted each id once on insertion; counts[] is ours. */
+	export_buf_reset(&s.b);
+	if (a->json)
+		retro_summary_json(&s, &s.b);
+	else
+		retro_summary_text(&s, &s.b);
+	if ((rc = audit_write(a, &s.b)) == WW_OK)
+		rc = s.rc;
+out:
+	policy_scratch_free(s.ps);
+	policy_unref(p);
+	free(s.counts);
+	tally_cleanup(&s.rules);
+	export_buf_cleanup(&s.b);
 	return rc;
 }

@@ -41,6 +41,7 @@ enum {
 	OPT_CHECKPOINTS,
 	OPT_COLOR,
 	OPT_NO_PROGRESS,
+	OPT_POLICY,
 };
 
 static const char usage_text[] =
@@ -61,6 +62,9 @@ static const char usage_text[] =
     "  tail [-f]                 the newest records; -f follows new ones\n"
     "  replay                    conversations as transcripts, in time "
     "order\n"
+    "  replay --policy FILE      retro-hunt: re-judge every message with\n"
+    "                            FILE, list those whose verdict would\n"
+    "                            change, totals per rule\n"
     "  blob SHA256 -o FILE       write a stored attachment\n"
     "\n"
     "options:\n"
@@ -73,6 +77,7 @@ static const char usage_text[] =
     "  --sender ID  --recipient ID  --chat ID\n"
     "  --action allow|alert|redact|block   --kind request|outcome|...\n"
     "  -n, --limit N        list/tail: the newest N; others: the first N\n"
+    "  --policy FILE        replay: the candidate policy to re-judge with\n"
     "  --json               machine-readable output (JSON lines)\n"
     "  -o, --output FILE    write to FILE (created mode 0600)\n"
     "  --color auto|always|never   --no-progress\n"
@@ -89,6 +94,7 @@ static const char usage_text[] =
     "  wwjournal -j J search 'contract' --chat wrOgQhDgAA\n"
     "  wwjournal -j J verify --checkpoints /srv/offsite/checkpoints\n"
     "  wwjournal -j J replay --since 1d\n"
+    "  wwjournal -j J replay --policy candidate.yaml --since 30d\n"
     "  wwjournal -j J tail -f --action block\n"
     "\n"
     "exit status: 0 ok, 1 integrity failure or not found, 2 usage,\n"
@@ -112,6 +118,7 @@ static const struct option long_opts[] = {
     {"color", required_argument, NULL, OPT_COLOR},
     {"colour", required_argument, NULL, OPT_COLOR},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"policy", required_argument, NULL, OPT_POLICY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -120,6 +127,7 @@ static const struct option long_opts[] = {
 struct cli {
 	struct audit a;
 	const char *dir, *output, *color, *format;
+	const char *policy; /* replay --policy FILE */
 	int no_progress;
 };
 
@@ -241,6 +249,9 @@ parse_opt(struct cli *c, int opt, const char *arg)
 		return 0;
 	case OPT_NO_PROGRESS:
 		c->no_progress = 1;
+		return 0;
+	case OPT_POLICY:
+		c->policy = arg;
 		return 0;
 	}
 	return parse_filter_opt(c, opt, arg);
@@ -398,6 +409,10 @@ dispatch(struct cli *c, const char *cmd, char **args, int n)
 
 	if (rc != 0)
 		return rc;
+	if (c->policy != NULL && strcmp(cmd, "replay") != 0)
+		return usage_error("--policy is an option of replay only");
+	if (c->policy != NULL)
+		return exit_status(report_retro(&c->a, c->policy));
 	if (strcmp(cmd, "list") == 0)
 		return exit_status(audit_list(&c->a));
 	if (strcmp(cmd, "show") == 0)
