@@ -37,15 +37,16 @@ _Static_assert(sizeof(enum conf_sync) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_log_format) == sizeof(int), "enum size");
 
 enum conf_type {
-	CONF_T_STR,    /* char *; empty or null leaves the default */
-	CONF_T_UINT,   /* unsigned, within [min, max] */
-	CONF_T_U64,    /* uint64_t, within [min, max] */
-	CONF_T_LONG,   /* long, within [lmin, lmax] */
-	CONF_T_SIZE,   /* size_t: bytes, or with a KiB/MiB/GiB suffix */
-	CONF_T_ENUM,   /* int: index into choices */
-	CONF_T_MAP,    /* an embedded structure described by sub */
-	CONF_T_LIST,   /* array of structures described by sub */
-	CONF_T_STRMAP, /* "key: value" pairs into char *[] "key:value" */
+	CONF_T_STR,     /* char *; empty or null leaves the default */
+	CONF_T_UINT,    /* unsigned, within [min, max] */
+	CONF_T_U64,     /* uint64_t, within [min, max] */
+	CONF_T_LONG,    /* long, within [lmin, lmax] */
+	CONF_T_SIZE,    /* size_t: bytes, or with a KiB/MiB/GiB suffix */
+	CONF_T_ENUM,    /* int: index into choices */
+	CONF_T_MAP,     /* an embedded structure described by sub */
+	CONF_T_LIST,    /* array of structures described by sub */
+	CONF_T_STRMAP,  /* "key: value" pairs into char *[] "key:value" */
+	CONF_T_STRLIST, /* a list of scalars into a NULL-terminated char *[] */
 };
 
 #define CONF_REQUIRED 1u
@@ -127,6 +128,8 @@ static const struct conf_key conf_listen_keys[] = {
     K_STR(struct conf_listen, address, CONF_REQUIRED, conf_check_address),
     K_ENUM(struct conf_listen, mode, conf_modes),
     K_MAP(struct conf_listen, tls, 0, conf_tls_keys),
+    K_STR(struct conf_listen, auth_file, 0, NULL),
+    K_STR(struct conf_listen, client_ca, 0, NULL),
     K_END,
 };
 
@@ -205,6 +208,34 @@ static const struct conf_key conf_app_keys[] = {
     K_END,
 };
 
+static const char *const conf_fallbacks[] = {"refuse", "passthrough", NULL};
+
+#define K_HOSTS                                                                \
+	{                                                                      \
+		.name = "hosts", .type = CONF_T_STRLIST,                       \
+		.off = offsetof(struct conf_hostclass, hosts),                 \
+		.count_off = offsetof(struct conf_hostclass, n_hosts)          \
+	}
+
+static const struct conf_key conf_intercept_keys[] = {
+    K_MAP(struct conf_hostclass, ca, CONF_REQUIRED, conf_tls_keys),
+    K_HOSTS,
+    K_END,
+};
+
+static const struct conf_key conf_passthrough_keys[] = {
+    K_HOSTS,
+    K_END,
+};
+
+static const struct conf_key conf_transparent_keys[] = {
+    {.name = "no_sni",
+     .type = CONF_T_ENUM,
+     .off = 0,
+     .choices = conf_fallbacks},
+    K_END,
+};
+
 static const struct conf_key conf_root_keys[] = {
     K_STR(struct conf, gateway_id, 0, conf_check_id),
     K_UINT(struct conf, workers, 0, 1024),
@@ -231,6 +262,22 @@ static const struct conf_key conf_root_keys[] = {
      .elem_size = sizeof(struct conf_app),
      .count_off = offsetof(struct conf, n_apps),
      .where_off = -1},
+    {.name = "intercept",
+     .type = CONF_T_MAP,
+     .off = offsetof(struct conf, modes.intercept),
+     .sub = conf_intercept_keys},
+    {.name = "passthrough",
+     .type = CONF_T_MAP,
+     .off = offsetof(struct conf, modes.passthrough),
+     .sub = conf_passthrough_keys},
+    {.name = "default",
+     .type = CONF_T_ENUM,
+     .off = offsetof(struct conf, modes.fallback),
+     .choices = conf_fallbacks},
+    {.name = "transparent",
+     .type = CONF_T_MAP,
+     .off = offsetof(struct conf, modes.no_sni),
+     .sub = conf_transparent_keys},
     K_END,
 };
 
@@ -579,6 +626,37 @@ conf_set_strmap(struct conf_parse *p, yaml_document_t *doc,
 	}
 }
 
+/* intercept.hosts, passthrough.hosts: a list of scalars. */
+static void
+conf_set_strlist(struct conf_parse *p, yaml_document_t *doc,
+                 const struct conf_key *k, yaml_node_t *n, void *base,
+                 const char *kp)
+{
+	char ***arr = (char ***)((char *)base + k->off);
+	size_t *count = (size_t *)((char *)base + k->count_off);
+	yaml_node_item_t *it = n->data.sequence.items.start;
+	size_t len = (size_t)(n->data.sequence.items.top - it);
+
+	*arr = calloc(len + 1, sizeof(char *));
+	if (*arr == NULL) {
+		p->enomem = 1;
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		yaml_node_t *e = yaml_document_get_node(doc, it[i]);
+		const char *v =
+		    e->type == YAML_SCALAR_NODE ? conf_scalar(e) : NULL;
+
+		if (v == NULL || *v == '\0') {
+			conf_error(p, conf_line(e), kp,
+			           "expected a list of host names");
+			continue;
+		}
+		if (conf_replace_str(p, &(*arr)[*count], v) == 0)
+			(*count)++;
+	}
+}
+
 static int
 conf_expect(struct conf_parse *p, yaml_node_t *n, yaml_node_type_t type,
             const char *what, const char *kp)
@@ -607,6 +685,10 @@ conf_set(struct conf_parse *p, yaml_document_t *doc, const struct conf_key *k,
 	case CONF_T_STRMAP:
 		if (conf_expect(p, n, YAML_MAPPING_NODE, "a mapping", kp) == 0)
 			conf_set_strmap(p, doc, k, n, base, kp);
+		return;
+	case CONF_T_STRLIST:
+		if (conf_expect(p, n, YAML_SEQUENCE_NODE, "a list", kp) == 0)
+			conf_set_strlist(p, doc, k, n, base, kp);
 		return;
 	case CONF_T_LIST:
 		r = conf_expect(p, n, YAML_SEQUENCE_NODE, "a list", kp);
@@ -736,7 +818,8 @@ conf_free_map(const struct conf_key *table, void *base)
 			for (size_t i = 0; arr != NULL && i < n; i++)
 				conf_free_map(k->sub, arr + i * k->elem_size);
 			free(arr);
-		} else if (k->type == CONF_T_STRMAP) {
+		} else if (k->type == CONF_T_STRMAP ||
+		           k->type == CONF_T_STRLIST) {
 			char **arr = *(char ***)field;
 			size_t n = *(size_t *)((char *)base + k->count_off);
 

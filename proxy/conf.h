@@ -53,6 +53,27 @@ struct conf_listen {
 	enum conf_mode mode;
 	struct conf_tls tls;
 	struct conf_where where;
+	char *auth_file; /* explicit: htpasswd-style credentials, or NULL */
+	char *client_ca; /* PEM CAs that verify client certificates, or NULL */
+};
+
+enum conf_default {
+	CONF_DEFAULT_REFUSE = 0,
+	CONF_DEFAULT_PASSTHROUGH,
+};
+
+/* A host class of the explicit and transparent modes (issue 6). */
+struct conf_hostclass {
+	struct conf_tls ca; /* intercept only: the interception CA */
+	char **hosts;       /* NULL-terminated patterns, n_hosts */
+	size_t n_hosts;
+};
+
+struct conf_modes {
+	struct conf_hostclass intercept;
+	struct conf_hostclass passthrough;
+	enum conf_default fallback; /* key "default" */
+	enum conf_default no_sni;   /* key "transparent.no_sni" */
 };
 
 struct conf_app {
@@ -123,6 +144,8 @@ struct conf {
 	struct conf_log log;
 	struct conf_app *apps;
 	size_t n_apps;
+	struct conf_modes modes; /* keys intercept, passthrough, default,
+	                            transparent */
 
 	int refs_; /* private: use conf_ref/conf_unref */
 };
