@@ -51,6 +51,7 @@ struct exchange {
 	uint8_t *body;
 	size_t body_len;
 	char *client_addr;
+	char *host; /* intercepted host (explicit/transparent), or NULL */
 	unsigned client_port;
 	enum wecom_class cls;
 	/* what decoding told us */
@@ -149,6 +150,7 @@ ex_free(struct exchange *ex)
 	free(ex->query);
 	free(ex->body);
 	free(ex->client_addr);
+	free(ex->host);
 	free(ex->endpoint);
 	free(ex->token_digest);
 	free(ex->app);
@@ -211,8 +213,11 @@ ex_new(const struct exchange_env *env, const struct exchange_client *client,
 	ex->reply_arg = arg;
 	ex->client_port = client->port;
 	ex->client_addr = ex_strdup(client->address);
+	ex->host = ex_strdup(client->host);
 	rc = ex_copy_request(ex, req);
-	if (rc == WW_OK && client->address != NULL && ex->client_addr == NULL)
+	if (rc == WW_OK &&
+	    ((client->address != NULL && ex->client_addr == NULL) ||
+	     (client->host != NULL && ex->host == NULL)))
 		rc = WW_ENOMEM;
 	if (rc != WW_OK) {
 		ex_free(ex);
@@ -518,6 +523,7 @@ ex_forward(struct exchange *ex)
 	r.n_headers = ex->n_headers;
 	r.body = ex->fwd_body != NULL ? ex->fwd_body : ex->body;
 	r.body_len = ex->fwd_body != NULL ? ex->fwd_len : ex->body_len;
+	r.host = ex->host;
 	/* NULL: the worker is shutting down (exchange.h) */
 	rc = ex->env->upstream != NULL
 	         ? upstream_send(ex->env->upstream, &r, ex_on_upstream, ex,

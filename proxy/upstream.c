@@ -53,7 +53,9 @@ struct upstream {
 	struct event *timer;
 	char *scheme, *host, *port, *prefix; /* the configured URL's parts */
 	char *ca_file, *proxy;
-	struct curl_slist *resolve;
+	struct curl_slist *resolve, *connect_to;
+	int (*host_ok)(const char *host, void *arg); /* or NULL */
+	void *host_arg;
 	long timeout_ms;
 	size_t max_response;
 	CURL **idle;
@@ -464,7 +466,8 @@ upstream_url_append(char *dst, size_t *o, const char *s, int in_query)
 
 /* Does url name exactly the configured scheme, host and port? */
 static int
-upstream_url_check(const struct upstream *up, const char *url)
+upstream_url_check(const struct upstream *up, const char *url,
+                   const char *want_host)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
@@ -478,9 +481,12 @@ upstream_url_check(const struct upstream *up, const char *url)
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
 	        CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER)
-		ok = strcasecmp(scheme, up->scheme) == 0 &&
-		     strcasecmp(host, up->host) == 0 &&
-		     strcmp(port, up->port) == 0;
+		ok = want_host != NULL ? strcasecmp(scheme, "https") == 0 &&
+		                             strcasecmp(host, want_host) == 0 &&
+		                             strcmp(port, "443") == 0
+		                       : strcasecmp(scheme, up->scheme) == 0 &&
+		                             strcasecmp(host, up->host) == 0 &&
+		                             strcmp(port, up->port) == 0;
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
@@ -491,7 +497,7 @@ upstream_url_check(const struct upstream *up, const char *url)
 
 static int
 upstream_build_url(const struct upstream *up, const char *path,
-                   const char *query, char **out)
+                   const char *query, const char *ihost, char **out)
 {
 	size_t plen = strlen(path), qlen = query != NULL ? strlen(query) : 0;
 	size_t cap, o = 0;
@@ -501,21 +507,32 @@ upstream_build_url(const struct upstream *up, const char *path,
 	*out = NULL;
 	if (path[0] != '/')
 		return WW_EINVAL;
+	/* An intercepted host: only one the configuration lists. */
+	if (ihost != NULL &&
+	    (up->host_ok == NULL || ihost[0] == '\0' || strlen(ihost) > 253 ||
+	     strspn(ihost, "abcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+	         strlen(ihost) ||
+	     !up->host_ok(ihost, up->host_arg)))
+		return WW_EINVAL;
 	cap = strlen(up->scheme) + strlen(up->host) + strlen(up->port) +
-	      strlen(up->prefix) + 3 * (plen + qlen) + 16;
+	      strlen(up->prefix) + 3 * (plen + qlen) + 16 +
+	      (ihost != NULL ? strlen(ihost) : 0);
 	url = malloc(cap);
 	if (url == NULL)
 		return WW_ENOMEM;
 	/* host comes from curl's parser (IPv6 keeps its brackets) */
-	n = snprintf(url, cap, "%s://%s:%s%s", up->scheme, up->host, up->port,
-	             up->prefix);
+	if (ihost != NULL)
+		n = snprintf(url, cap, "https://%s:443", ihost);
+	else
+		n = snprintf(url, cap, "%s://%s:%s%s", up->scheme, up->host,
+		             up->port, up->prefix);
 	o = (size_t)n;
 	upstream_url_append(url, &o, path, 0);
 	if (query != NULL && query[0] != '\0') {
 		url[o++] = '?';
 		upstream_url_append(url, &o, query, 1);
 	}
-	if (!upstream_url_check(up, url)) {
+	if (!upstream_url_check(up, url, ihost)) {
 		free(url);
 		return WW_EINVAL;
 	}
@@ -644,6 +661,8 @@ upstream_easy_common(struct upstream *up, struct upstream_call *c)
 	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	if (up->resolve != NULL)
 		curl_easy_setopt(e, CURLOPT_RESOLVE, up->resolve);
+	if (up->connect_to != NULL)
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, up->connect_to);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
 	                 (curl_off_t)up->max_response);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header_cb);
@@ -687,7 +706,7 @@ upstream_call_prepare(struct upstream *up, struct upstream_call *c,
 
 	if (!upstream_method_ok(req->method))
 		return WW_EINVAL;
-	rc = upstream_build_url(up, req->path, req->query, &c->url);
+	rc = upstream_build_url(up, req->path, req->query, req->host, &c->url);
 	if (rc != WW_OK)
 		return rc;
 	rc = upstream_build_headers(req, &c->req_headers);
@@ -821,6 +840,26 @@ out:
 	return rc;
 }
 
+/*
+ * "host:port:addr:port2" (an address with its own port, as a test or a
+ * relay needs) is curl's CONNECT_TO; "host:port:addr" is RESOLVE.
+ */
+static int
+upstream_resolve_has_port(const char *line)
+{
+	const char *a = strchr(line, ':'), *last;
+
+	if (a == NULL || (a = strchr(a + 1, ':')) == NULL)
+		return 0;
+	a++; /* the address part */
+	last = strrchr(a, ':');
+	if (last == NULL || last[1] == '\0' ||
+	    strspn(last + 1, "0123456789") != strlen(last + 1))
+		return 0;
+	/* "[v6]:port", or IPv4/name with one colon */
+	return a[0] == '[' ? last[-1] == ']' : strchr(a, ':') == last;
+}
+
 static int
 upstream_copy_opts(struct upstream *up, const struct upstream_opts *opts)
 {
@@ -840,13 +879,16 @@ upstream_copy_opts(struct upstream *up, const struct upstream_opts *opts)
 	if (opts->proxy != NULL && opts->proxy[0] != '\0' &&
 	    (up->proxy = strdup(opts->proxy)) == NULL)
 		return WW_ENOMEM;
+	up->host_ok = opts->host_ok;
+	up->host_arg = opts->host_arg;
 	for (size_t i = 0; opts->resolve != NULL && opts->resolve[i] != NULL;
 	     i++) {
-		struct curl_slist *n =
-		    curl_slist_append(up->resolve, opts->resolve[i]);
+		int to = upstream_resolve_has_port(opts->resolve[i]);
+		struct curl_slist **l = to ? &up->connect_to : &up->resolve;
+		struct curl_slist *n = curl_slist_append(*l, opts->resolve[i]);
 		if (n == NULL)
 			return WW_ENOMEM;
-		up->resolve = n;
+		*l = n;
 	}
 	return WW_OK;
 }
@@ -910,6 +952,7 @@ upstream_free(struct upstream *up)
 	if (up->timer != NULL)
 		event_free(up->timer);
 	curl_slist_free_all(up->resolve);
+	curl_slist_free_all(up->connect_to);
 	free(up->idle);
 	free(up->ca_file);
 	free(up->proxy);

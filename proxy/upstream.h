@@ -32,6 +32,14 @@ struct upstream_opts {
 	                               entries (CURLOPT_RESOLVE), or NULL */
 	size_t max_response_bytes;  /* 0: 32 MiB */
 	size_t max_idle_handles;    /* pooled easy handles kept; 0: 64 */
+	/* Explicit and transparent modes (additive): host_ok(host,
+	   host_arg) says whether upstream_request.host may be contacted
+	   (1) or not (0); NULL: no request may name a host.  host_arg is
+	   borrowed and must outlive the upstream.  A "host:port:addr:port"
+	   resolve entry (an address with a port of its own) becomes a
+	   CURLOPT_CONNECT_TO entry. */
+	int (*host_ok)(const char *host, void *host_arg);
+	void *host_arg;
 };
 
 /* One request to send; borrowed by upstream_send() for the call only. */
@@ -49,6 +57,10 @@ struct upstream_request {
 	size_t n_headers;
 	const uint8_t *body; /* copied */
 	size_t body_len;
+	const char *host; /* intercepted host, canonical (lower case, no
+	                     trailing dot): https://HOST:443, which
+	                     opts->host_ok must accept; NULL: the configured
+	                     URL */
 };
 
 /* What came back; borrowed by the callback for the call only. */
