@@ -56,6 +56,8 @@ struct conn {
 	char addr[INET6_ADDRSTRLEN];
 	unsigned port;
 	char sni[256];
+	char host[256]; /* conn_origin: intercepted host, or "" */
+	char user[128]; /* conn_origin: proxy user, or "" */
 	int tls, handshaken;
 	int no_more;   /* read no further request */
 	int closing;   /* close once the owed answers are written */
@@ -64,7 +66,7 @@ struct conn {
 
 struct conn_set {
 	struct conn_env env;
-	TAILQ_HEAD(, conn) conns;
+	TAILQ_HEAD(connq_, conn) conns;
 	size_t count;
 	uint64_t next_id;
 	int draining;
@@ -328,7 +330,10 @@ conn_dispatch(struct conn *c)
 	const struct http_request *req = http1_request(c->reader);
 	struct exchange_client client = {.address = c->addr,
 	                                 .port = c->port,
-	                                 .sni = c->sni[0] ? c->sni : NULL};
+	                                 .sni = c->sni[0] ? c->sni : NULL,
+	                                 .host = c->host[0] ? c->host : NULL,
+	                                 .proxy_user =
+	                                     c->user[0] ? c->user : NULL};
 	struct exchange *ex = NULL;
 	struct slot *s = conn_slot_new(c);
 
@@ -461,6 +466,13 @@ conn_on_handshake(struct conn *c)
 		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	if (sni != NULL)
 		snprintf(c->sni, sizeof(c->sni), "%s", sni);
+	if (c->host[0] != '\0' &&
+	    (sni == NULL || strcasecmp(sni, c->host) != 0)) {
+		conn_log_info(c, "SNI does not name the intercepted host %s",
+		              c->host);
+		conn_close(c);
+		return;
+	}
 	conn_log_debug(c, "TLS %s established",
 	               ssl != NULL ? SSL_get_version(ssl) : "?");
 	evtimer_del(c->timer);
@@ -665,6 +677,29 @@ conn_accept(struct conn_set *set, int fd, const struct sockaddr *sa,
 	else
 		conn_arm_timer(c);
 	conn_log_debug(c, "accepted");
+	return WW_OK;
+}
+
+int
+conn_accept_origin(struct conn_set *set, int fd, const struct sockaddr *sa,
+                   socklen_t salen, SSL_CTX *tls,
+                   const struct conn_origin *origin)
+{
+	struct conn *c;
+	int rc;
+
+	if (tls == NULL || origin == NULL || origin->host == NULL) {
+		close(fd);
+		return WW_EINVAL;
+	}
+	rc = conn_accept(set, fd, sa, salen, tls);
+	if (rc != WW_OK)
+		return rc;
+	/* conn_accept() put it last; its callbacks are deferred. */
+	c = TAILQ_LAST(&set->conns, connq_);
+	snprintf(c->host, sizeof(c->host), "%s", origin->host);
+	if (origin->proxy_user != NULL)
+		snprintf(c->user, sizeof(c->user), "%s", origin->proxy_user);
 	return WW_OK;
 }
 

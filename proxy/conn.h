@@ -70,6 +70,22 @@ void conn_set_drain(struct conn_set *s);
 int conn_accept(struct conn_set *s, int fd, const struct sockaddr *sa,
                 socklen_t salen, SSL_CTX *tls);
 
+/*
+ * Explicit and transparent modes: where an intercepted connection comes
+ * from (strings copied).  The client's SNI must name host (no domain
+ * fronting through a CONNECT to another host); every request is sent to
+ * https://host (exchange_client.host).
+ */
+struct conn_origin {
+	const char *host;       /* canonical intercepted host */
+	const char *proxy_user; /* Proxy-Authorization user, or NULL */
+};
+
+/* conn_accept() for an intercepted connection; tls is required. */
+int conn_accept_origin(struct conn_set *s, int fd, const struct sockaddr *sa,
+                       socklen_t salen, SSL_CTX *tls,
+                       const struct conn_origin *origin);
+
 /* Log lines prefixed with the connection id, peer and SNI. */
 void conn_log_warnx(const struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
