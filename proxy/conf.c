@@ -236,6 +236,29 @@ static const struct conf_key conf_transparent_keys[] = {
     K_END,
 };
 
+static const char *const conf_cb_fails[] = {"refuse", "forward", NULL};
+static int conf_check_path(const char *v, char *why, size_t whylen);
+static int conf_check_forward(const char *v, char *why, size_t whylen);
+
+static const struct conf_key conf_callback_route_keys[] = {
+    K_STR(struct conf_callback_route, path, CONF_REQUIRED, conf_check_path),
+    K_STR(struct conf_callback_route, forward_to, CONF_REQUIRED,
+          conf_check_forward),
+    K_STR(struct conf_callback_route, token_file, 0, NULL),
+    K_STR(struct conf_callback_route, token_env, 0, NULL),
+    K_STR(struct conf_callback_route, aes_key_file, 0, NULL),
+    K_STR(struct conf_callback_route, aes_key_env, 0, NULL),
+    K_STR(struct conf_callback_route, receive_id, 0, NULL),
+    K_ENUM(struct conf_callback_route, on_bad_signature, conf_cb_fails),
+    K_END,
+};
+
+static const struct conf_key conf_callback_keys[] = {
+    K_UINT(struct conf_callback, max_skew, 1, 86400),
+    K_ENUM(struct conf_callback, on_journal_failure, conf_cb_fails),
+    K_END,
+};
+
 static const struct conf_key conf_root_keys[] = {
     K_STR(struct conf, gateway_id, 0, conf_check_id),
     K_UINT(struct conf, workers, 0, 1024),
@@ -278,6 +301,14 @@ static const struct conf_key conf_root_keys[] = {
      .type = CONF_T_MAP,
      .off = offsetof(struct conf, modes.no_sni),
      .sub = conf_transparent_keys},
+    {.name = "callbacks",
+     .type = CONF_T_LIST,
+     .off = offsetof(struct conf, callbacks),
+     .sub = conf_callback_route_keys,
+     .elem_size = sizeof(struct conf_callback_route),
+     .count_off = offsetof(struct conf, n_callbacks),
+     .where_off = offsetof(struct conf_callback_route, where)},
+    K_MAP(struct conf, callback, 0, conf_callback_keys),
     K_END,
 };
 
@@ -382,6 +413,31 @@ conf_check_segment(const char *v, char *why, size_t whylen)
 	    strcmp(v, "none") == 0)
 		return 0;
 	snprintf(why, whylen, "expected month|day|none");
+	return -1;
+}
+
+/* A callback route's exact path. */
+static int
+conf_check_path(const char *v, char *why, size_t whylen)
+{
+	if (v[0] == '/' && strpbrk(v, " \t\r\n?#%") == NULL)
+		return 0;
+	snprintf(why, whylen, "expected an absolute path with no query");
+	return -1;
+}
+
+/* The internal receiver: scheme://host[:port] and an optional path. */
+static int
+conf_check_forward(const char *v, char *why, size_t whylen)
+{
+	const char *host = strncmp(v, "http://", 7) == 0    ? v + 7
+	                   : strncmp(v, "https://", 8) == 0 ? v + 8
+	                                                    : NULL;
+
+	if (host != NULL && *host != '\0' && *host != '/' && *host != ':' &&
+	    strpbrk(v, " \t\r\n?#@%") == NULL)
+		return 0;
+	snprintf(why, whylen, "expected http://host[:port][/path]");
 	return -1;
 }
 
@@ -877,6 +933,7 @@ conf_defaults(struct conf *c, const char *name)
 	};
 	c->refusal.block_errcode = 985001;
 	c->drain_timeout_ms = 10000;
+	c->callback.max_skew = 300;
 	c->log.level = LOG_LEVEL_INFO;
 	c->refs_ = 1;
 	return WW_OK;
@@ -897,6 +954,23 @@ conf_validate(struct conf_parse *p, struct conf *c)
 			conf_error(
 			    p, l->where.line, kp,
 			    "required for mode reverse (clients speak TLS)");
+	}
+	for (size_t i = 0; i < c->n_callbacks; i++) {
+		const struct conf_callback_route *r = &c->callbacks[i];
+
+		snprintf(kp, sizeof(kp), "callbacks[%zu]", i);
+		if ((r->token_file == NULL) == (r->token_env == NULL))
+			conf_error(p, r->where.line, kp,
+			           "exactly one of token_file, token_env");
+		if ((r->aes_key_file == NULL) == (r->aes_key_env == NULL))
+			conf_error(p, r->where.line, kp,
+			           "exactly one of aes_key_file, aes_key_env");
+		for (size_t j = 0; j < i && r->path != NULL; j++)
+			if (c->callbacks[j].path != NULL &&
+			    strcmp(c->callbacks[j].path, r->path) == 0)
+				conf_error(p, r->where.line, kp,
+				           "path %s is already a route",
+				           r->path);
 	}
 }
 

@@ -76,6 +76,29 @@ struct conf_modes {
 	enum conf_default no_sni;   /* key "transparent.no_sni" */
 };
 
+/* A WeCom callback route (issue 7): see proxy/callback.h. */
+enum conf_cb_fail {
+	CONF_CB_REFUSE = 0,
+	CONF_CB_FORWARD,
+};
+
+struct conf_callback_route {
+	char *path;         /* exact request path on the listener */
+	char *forward_to;   /* http://host:port/path of the internal receiver */
+	char *token_file;   /* the route's Token, from a file ... */
+	char *token_env;    /* ... or an environment variable */
+	char *aes_key_file; /* the 43-character EncodingAESKey, likewise */
+	char *aes_key_env;
+	char *receive_id;     /* corp id or suite id; NULL: not compared */
+	int on_bad_signature; /* enum conf_cb_fail */
+	struct conf_where where;
+};
+
+struct conf_callback {
+	unsigned max_skew;      /* seconds; default 300 */
+	int on_journal_failure; /* enum conf_cb_fail */
+};
+
 struct conf_app {
 	char *name;
 	char *corp_id;
@@ -146,6 +169,9 @@ struct conf {
 	size_t n_apps;
 	struct conf_modes modes; /* keys intercept, passthrough, default,
 	                            transparent */
+	struct conf_callback_route *callbacks; /* key "callbacks" */
+	size_t n_callbacks;
+	struct conf_callback callback;
 
 	int refs_; /* private: use conf_ref/conf_unref */
 };

@@ -23,6 +23,7 @@ struct upstream;
 struct metrics;
 struct identity;
 struct accesslog;
+struct callback_worker;
 struct exchange; /* opaque: one request in flight */
 
 struct http_header {
@@ -33,7 +34,8 @@ struct http_header {
 /* A parsed request; borrowed by exchange_start() for the call only. */
 struct http_request {
 	const char *method;
-	const char *path;  /* decoded path, no query, e.g. /cgi-bin/message/send */
+	const char
+	    *path; /* decoded path, no query, e.g. /cgi-bin/message/send */
 	const char *query; /* raw query string without '?', or NULL */
 	const struct http_header *headers;
 	size_t n_headers;
@@ -48,7 +50,7 @@ struct exchange_client {
 	const char *sni;          /* or NULL */
 	const char *cert_subject; /* verified client certificate, or NULL */
 	const char *proxy_user;   /* explicit mode, or NULL */
-	const char *host;         /* upstream host chosen for it (modes), or NULL */
+	const char *host; /* upstream host chosen for it (modes), or NULL */
 };
 
 /* The answer; borrowed by reply_cb for the call only. */
@@ -64,18 +66,20 @@ struct http_response {
 struct exchange_env {
 	struct event_base *base;
 	struct journal *journal;
-	struct policy *policy;          /* the snapshot in force; ref'd per exchange */
+	struct policy *policy; /* the snapshot in force; ref'd per exchange */
 	struct policy_scratch *scratch; /* this worker's */
 	struct upstream *upstream;      /* this worker's curl multi */
 	struct metrics *metrics;        /* shared, thread-safe counters */
 	const char *gateway_id;
-	long block_errcode;             /* refusal errcode (default 985001) */
-	long busy_errcode;              /* journal/upstream failure (-1, "system busy") */
+	long block_errcode; /* refusal errcode (default 985001) */
+	long busy_errcode;  /* journal/upstream failure (-1, "system busy") */
 	size_t max_blob_bytes;
 	/* Added by the pipeline (additive; zero/NULL keeps the default): */
 	struct identity *identity;   /* shared; NULL: learn nothing */
 	struct accesslog *accesslog; /* shared; NULL: no access lines */
 	unsigned journal_timeout_ms; /* REQUEST deadline; 0: 5000 */
+	/* WeCom callback routes (proxy/callback.h), or NULL: none. */
+	struct callback_worker *callbacks;
 };
 
 typedef void (*exchange_reply_cb)(const struct http_response *resp, void *arg);
@@ -119,8 +123,9 @@ typedef void (*exchange_reply_cb)(const struct http_response *resp, void *arg);
  * Returns WW_OK or WW_ENOMEM (then reply_cb never runs).
  */
 int exchange_start(const struct exchange_env *env,
-    const struct exchange_client *client, const struct http_request *req,
-    exchange_reply_cb reply_cb, void *arg, struct exchange **out);
+                   const struct exchange_client *client,
+                   const struct http_request *req, exchange_reply_cb reply_cb,
+                   void *arg, struct exchange **out);
 
 /*
  * The client went away: never call reply_cb.  The exchange still finishes
