@@ -27,6 +27,7 @@
 
 #include "ww.h"
 #include "log.h"
+#include "proxy/callback.h"
 #include "proxy/conn.h"
 #include "proxy/http1.h"
 #include "proxy/metrics.h"
@@ -38,8 +39,9 @@
 struct slot {
 	TAILQ_ENTRY(slot) link;
 	struct conn *c;
-	struct exchange *ex;  /* while the exchange runs */
-	struct evbuffer *out; /* the answer, once ready */
+	struct exchange *ex;           /* while the exchange runs */
+	struct callback_exchange *cbx; /* or a callback exchange */
+	struct evbuffer *out;          /* the answer, once ready */
 	int ready, close_after, head;
 	int http10; /* an HTTP/1.0 client asked for keep-alive */
 };
@@ -240,6 +242,8 @@ conn_slot_free(struct slot *s)
 {
 	if (s->ex != NULL)
 		exchange_detach(s->ex);
+	if (s->cbx != NULL)
+		callback_detach(s->cbx);
 	if (s->out != NULL)
 		evbuffer_free(s->out);
 	free(s);
@@ -291,6 +295,7 @@ conn_on_reply(const struct http_response *resp, void *arg)
 	struct slot *s = arg;
 
 	s->ex = NULL;
+	s->cbx = NULL;
 	s->ready = 1;
 	if (conn_serialize(s->out, resp, s) != WW_OK) {
 		conn_log_warnx(s->c, "out of memory writing an answer");
@@ -335,7 +340,9 @@ conn_dispatch(struct conn *c)
 	                                 .proxy_user =
 	                                     c->user[0] ? c->user : NULL};
 	struct exchange *ex = NULL;
+	struct callback_exchange *cbx = NULL;
 	struct slot *s = conn_slot_new(c);
+	int rc;
 
 	if (s == NULL) {
 		conn_queue_error(c, 503, -1, "system busy");
@@ -347,8 +354,15 @@ conn_dispatch(struct conn *c)
 		c->no_more = 1;
 	else
 		s->http10 = http1_version(c->reader) == 10;
-	if (exchange_start(c->set->env.xenv, &client, req, conn_on_reply, s,
-	                   &ex) != WW_OK) {
+	/* A configured WeCom callback route (reverse mode only). */
+	if (client.host == NULL &&
+	    callback_match(c->set->env.xenv->callbacks, req->path))
+		rc = callback_start(c->set->env.xenv, &client, req,
+		                    conn_on_reply, s, &cbx);
+	else
+		rc = exchange_start(c->set->env.xenv, &client, req,
+		                    conn_on_reply, s, &ex);
+	if (rc != WW_OK) {
 		/* Its place at the tail goes to the refusal. */
 		TAILQ_REMOVE(&c->slots, s, link);
 		c->nslots--;
@@ -356,8 +370,10 @@ conn_dispatch(struct conn *c)
 		conn_queue_error(c, 503, -1, "system busy");
 		return;
 	}
-	if (!s->ready)
+	if (!s->ready) {
 		s->ex = ex;
+		s->cbx = cbx;
+	}
 }
 
 static void

@@ -15,6 +15,7 @@
 #include "ww.h"
 #include "log.h"
 #include "policy/policy.h"
+#include "proxy/callback.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
 #include "proxy/exchange.h"
@@ -46,6 +47,7 @@ struct worker {
 	size_t n_lis;
 	struct conn_set *conns;
 	struct upstream *upstream;
+	struct callback_worker *callbacks; /* NULL: no callback routes */
 	struct policy_scratch *scratch;
 	struct policy *policy; /* xenv.policy: this worker's reference */
 	SSL_CTX **tls;         /* this worker's references */
@@ -156,7 +158,8 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_base_gettimeofday_cached(w->base, &now);
 	open = conn_set_count(w->conns);
-	pending = upstream_pending(w->upstream);
+	pending = upstream_pending(w->upstream) +
+	          callback_worker_pending(w->callbacks);
 	/*
 	 * Quiet for a few polls in a row: an exchange whose client left may
 	 * be between its journal commit and its upstream call.
@@ -270,6 +273,7 @@ worker_fill_env(struct worker *w)
 	    .max_blob_bytes = conf->journal.max_blob_bytes,
 	    .identity = w->sh->identity,
 	    .accesslog = w->sh->accesslog,
+	    .callbacks = w->callbacks,
 	};
 }
 
@@ -292,6 +296,8 @@ worker_new(struct worker_shared *sh, unsigned idx, struct worker **out,
 	pthread_mutex_unlock(&sh->lock);
 	if ((rc = policy_scratch_new(w->policy, &w->scratch)) != WW_OK ||
 	    (rc = worker_upstream(w, err, errlen)) != WW_OK ||
+	    (rc = callback_worker_new(w->base, sh->conf, &w->callbacks, err,
+	                              errlen)) != WW_OK ||
 	    (rc = worker_events(w)) != WW_OK)
 		goto out;
 	worker_fill_env(w);
@@ -392,6 +398,7 @@ worker_cancel(struct worker *w)
 	w->xenv.upstream = NULL; /* a late wake-up refuses, never forwards */
 	upstream_free(w->upstream);
 	w->upstream = NULL;
+	callback_worker_stop(w->callbacks);
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	/*
 	 * journal_close() comes next: exchanges it wakes find no journal and
@@ -411,6 +418,7 @@ worker_free(struct worker *w)
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
 	}
 	conn_set_free(w->conns);
+	callback_worker_free(w->callbacks);
 	for (size_t i = 0; i < w->n_lis; i++)
 		listen_free(w->lis[i].l);
 	upstream_free(w->upstream);
