@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <http_parser.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -184,6 +185,24 @@ http1_trim(const char *s, size_t *len)
 	return s;
 }
 
+/*
+ * An RFC 9110 field name is a token.  http-parser, built non-strict (as
+ * distributions ship it), lets a space into a name, so that
+ * "Transfer-Encoding : chunked" became an unknown header and the chunked
+ * body was read as the next request: RFC 9112 §5.1 says reject it (400).
+ */
+static int
+http1_is_token(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) &&
+		    strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+			return 0;
+	return 1;
+}
+
 /* RFC 9112 §6.3: the framing headers must leave no room for doubt. */
 static int
 http1_check_framing(struct http1 *h)
@@ -195,6 +214,8 @@ http1_check_framing(struct http1 *h)
 		const char *val = h->hbuf + h->hdrs[i].value_off;
 		size_t n;
 
+		if (!http1_is_token(name))
+			return http1_bad(h, "malformed header name");
 		val = http1_trim(val, &n);
 		if (strcasecmp(name, "content-length") == 0) {
 			if (++ncl > 1)

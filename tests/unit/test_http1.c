@@ -239,6 +239,15 @@ test_errors(void **state)
 	                                 400),
 	                    "obs-fold header line");
 	expect_error("GET / HTTP/1.1\r\n X: y\r\nHost: h\r\n\r\n", 400);
+	/* whitespace before the colon (RFC 9112 §5.1), found by
+	 * tests/fault/abuse.sh: the chunked body must not become a request */
+	assert_string_equal(expect_error("POST / HTTP/1.1\r\nHost: h\r\n"
+	                                 "Transfer-Encoding : chunked\r\n\r\n"
+	                                 "0\r\n\r\nGET /x HTTP/1.1\r\n",
+	                                 400),
+	                    "malformed header name");
+	expect_error("GET / HTTP/1.1\r\nHost: h\r\nX\tY: z\r\n\r\n", 400);
+	expect_error("GET / HTTP/1.1\r\nHost: h\r\nX(Y): z\r\n\r\n", 400);
 	expect_error("GET / HTTP/1.1\r\n\r\n", 400); /* no Host */
 	expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
 	expect_error("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 400);
