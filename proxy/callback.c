@@ -860,10 +860,7 @@ cbx_prepare(struct callback_exchange *x, Ww__Record **out)
 			protobuf_c_message_free_unpacked(&verdict->base, NULL);
 		return rc;
 	}
-	rc = cbx_record(x, msg, verdict, out);
-	if (rc == WW_OK && x->refuse_status != 0)
-		rc = cb_outcome(*out, 0, x->refuse_status, x->refuse_text);
-	return rc;
+	return cbx_record(x, msg, verdict, out);
 }
 
 /* ---- the receiver's answer and passive replies ---- */
@@ -1006,6 +1003,11 @@ cbx_after_request(struct callback_exchange *x)
 		x->req_seq = x->seq;
 		if (x->refuse_status == 0)
 			cb_remember(x->cw, x->sig, (int64_t)time(NULL));
+		/* Not forwarded: its OUTCOME says why (replay, signature...) */
+		if (x->refuse_status != 0 || x->blocked)
+			cbx_outcome(x, 0,
+			            x->refuse_status ? x->refuse_status : 200,
+			            x->refuse_text, NULL, 0);
 	}
 	if (x->jrc != WW_OK) {
 		metrics_add(x->env->metrics, METRICS_JOURNAL_FAIL, 1);

@@ -7,6 +7,9 @@
  *       the first line and the XML envelope after it
  *   wecom-callback ... get ECHO
  *       prints the URL-verification query for the plaintext ECHO
+ *   wecom-callback ... reply
+ *       reads a plaintext passive reply on stdin; prints the encrypted
+ *       reply envelope a receiver answers with
  *   wecom-callback ... open
  *       reads a passive reply envelope (or a POST body) on stdin, checks
  *       its signature and prints the plaintext
@@ -92,6 +95,29 @@ do_post(struct wxcrypt *c, const char *ts, const char *nonce, const char *rid)
 	       "<AgentID><![CDATA[1000002]]></AgentID>"
 	       "<Encrypt><![CDATA[%s]]></Encrypt></xml>",
 	       rid, enc);
+	rc = 0;
+out:
+	free(msg);
+	free(enc);
+	return rc;
+}
+
+static int
+do_reply(struct wxcrypt *c, const char *ts, const char *nonce)
+{
+	size_t len;
+	char *msg = read_stdin(&len), *enc = NULL;
+	char sig[WXCRYPT_SIG_HEX + 1];
+	int rc = 1;
+
+	if (msg == NULL || wxcrypt_encrypt(c, NULL, (uint8_t *)msg, len, &enc))
+		goto out;
+	if (wxcrypt_sign(c, ts, nonce, enc, sig) != WW_OK)
+		goto out;
+	printf("<xml><Encrypt><![CDATA[%s]]></Encrypt>"
+	       "<MsgSignature><![CDATA[%s]]></MsgSignature>"
+	       "<TimeStamp>%s</TimeStamp><Nonce><![CDATA[%s]]></Nonce></xml>",
+	       enc, sig, ts, nonce);
 	rc = 0;
 out:
 	free(msg);
@@ -204,12 +230,14 @@ main(int argc, char **argv)
 		rc = do_post(c, ts, nonce, rid);
 	else if (strcmp(argv[optind], "get") == 0 && optind + 1 < argc)
 		rc = do_get(c, ts, nonce, argv[optind + 1]);
+	else if (strcmp(argv[optind], "reply") == 0)
+		rc = do_reply(c, ts, nonce);
 	else if (strcmp(argv[optind], "open") == 0)
 		rc = do_open(c, ts, nonce);
 	wxcrypt_free(c);
 	return rc;
 usage:
 	fprintf(stderr, "usage: wecom-callback -t TOKEN -k KEY43 -r RECEIVEID "
-	                "[-T TS] [-n NONCE] post | get ECHO | open\n");
+	                "[-T TS] [-n NONCE] post | get ECHO | reply | open\n");
 	return 2;
 }
