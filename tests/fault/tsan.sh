@@ -53,7 +53,7 @@ for u in $units; do
 	fi
 done
 for t in $e2e; do
-	out=$(top_builddir=$dir WW_START_TIMEOUT=60 bash "$top_srcdir/$t" 2>&1)
+	out=$(top_builddir=$dir WW_START_TIMEOUT=60 WW_FAULT_LONG=0 bash "$top_srcdir/$t" 2>&1)
 	rc=$?
 	if [ $rc -eq 0 ] && ! ls "$WW_TMP"/tsan.* >/dev/null 2>&1; then
 		ww_pass "$t under ThreadSanitizer"
