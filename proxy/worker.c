@@ -18,10 +18,13 @@
 #include "proxy/callback.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
+#include "proxy/connect.h"
+#include "proxy/hostclass.h"
 #include "proxy/exchange.h"
 #include "proxy/listen.h"
 #include "proxy/metrics.h"
 #include "proxy/tls.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -46,6 +49,8 @@ struct worker {
 	struct worker_lis *lis;
 	size_t n_lis;
 	struct conn_set *conns;
+	struct connect_set *connects; /* explicit: CONNECT phase, or NULL */
+	struct tunnel_set *tunnels;   /* passthrough splices, or NULL */
 	struct upstream *upstream;
 	struct callback_worker *callbacks; /* NULL: no callback routes */
 	struct policy_scratch *scratch;
@@ -80,6 +85,15 @@ worker_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 	}
 	/* Answers are small and written whole: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (conf->listen[wl->idx].mode == CONF_MODE_EXPLICIT) {
+		if (connect_accept(w->connects, fd, sa, salen,
+		                   w->sh->auth != NULL ? w->sh->auth[wl->idx]
+		                                       : NULL) != WW_OK)
+			log_warnx("worker %u: out of memory accepting a "
+			          "connection",
+			          w->idx);
+		return;
+	}
 	if (conn_accept(w->conns, fd, sa, salen, w->tls[wl->idx]) != WW_OK)
 		log_warnx("worker %u: out of memory accepting a connection",
 		          w->idx);
@@ -194,6 +208,11 @@ worker_on_stop(evutil_socket_t fd, short what, void *arg)
 		w->lis[i].l = NULL;
 	}
 	conn_set_drain(w->conns);
+	/* Nothing to finish there: CONNECT heads and splices end now. */
+	if (w->connects != NULL)
+		connect_set_close_all(w->connects);
+	if (w->tunnels != NULL)
+		tunnel_set_close_all(w->tunnels);
 	event_base_gettimeofday_cached(w->base, &now);
 	evutil_timeradd(&now, &drain, &w->drain_end);
 	event_add(w->ev_drain, &tv);
@@ -234,6 +253,8 @@ worker_upstream(struct worker *w, char *err, size_t errlen)
 	    .timeout_ms = (long)u->timeout_ms,
 	    .proxy = u->proxy,
 	    .resolve = (const char *const *)u->resolve,
+	    .host_ok = w->sh->hostclass != NULL ? hostclass_host_ok : NULL,
+	    .host_arg = w->sh->hostclass,
 	};
 
 	return upstream_new(w->base, &opts, &w->upstream, err, errlen);
@@ -277,6 +298,30 @@ worker_fill_env(struct worker *w)
 	};
 }
 
+/* The explicit and transparent fronts, when a host class is configured. */
+static int
+worker_modes(struct worker *w)
+{
+	const struct conf *conf = w->sh->conf;
+	struct tunnel_env tenv = {.base = w->base,
+	                          .journal = &w->xenv.journal,
+	                          .idle_ms = conf->limits.keepalive_timeout_ms,
+	                          .connect_ms = conf->upstream.timeout_ms};
+	struct connect_env cenv = {.base = w->base,
+	                           .limits = &conf->limits,
+	                           .hc = w->sh->hostclass,
+	                           .conns = w->conns,
+	                           .journal = &w->xenv.journal};
+	int rc;
+
+	if (w->sh->hostclass == NULL)
+		return WW_OK;
+	if ((rc = tunnel_set_new(&tenv, &w->tunnels)) != WW_OK)
+		return rc;
+	cenv.tunnels = w->tunnels;
+	return connect_set_new(&cenv, &w->connects);
+}
+
 int
 worker_new(struct worker_shared *sh, unsigned idx, struct worker **out,
            char *err, size_t errlen)
@@ -306,7 +351,8 @@ worker_new(struct worker_shared *sh, unsigned idx, struct worker **out,
 	                         .xenv = &w->xenv,
 	                         .metrics = sh->metrics,
 	                         .worker = idx};
-	if ((rc = conn_set_new(&cenv, &w->conns)) != WW_OK)
+	if ((rc = conn_set_new(&cenv, &w->conns)) != WW_OK ||
+	    (rc = worker_modes(w)) != WW_OK)
 		goto out;
 	rc = worker_listen(w, err, errlen);
 out:
@@ -392,6 +438,10 @@ worker_cancel(struct worker *w)
 	/* The loop is over: its periodic events must not run again. */
 	event_del(w->ev_drain);
 	event_del(w->ev_tick);
+	connect_set_free(w->connects);
+	w->connects = NULL;
+	tunnel_set_free(w->tunnels); /* TUNNEL records: the journal is open */
+	w->tunnels = NULL;
 	conn_set_free(w->conns);
 	w->conns = NULL;
 	/* Calls end through their callbacks: OUTCOME records, journal open. */
@@ -417,6 +467,8 @@ worker_free(struct worker *w)
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
 	}
+	connect_set_free(w->connects);
+	tunnel_set_free(w->tunnels);
 	conn_set_free(w->conns);
 	callback_worker_free(w->callbacks);
 	for (size_t i = 0; i < w->n_lis; i++)

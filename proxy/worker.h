@@ -23,6 +23,8 @@ struct metrics;
 struct accesslog;
 struct identity;
 struct policy;
+struct hostclass;
+struct auth;
 struct worker; /* opaque */
 
 struct worker_shared {
@@ -34,6 +36,9 @@ struct worker_shared {
 	pthread_mutex_t lock;        /* guards policy and tls */
 	struct policy *policy;       /* the snapshot in force */
 	SSL_CTX **tls;               /* [conf->n_listen], NULL: plain */
+	/* Explicit and transparent modes (NULL when no listener uses them): */
+	struct hostclass *hostclass; /* host classes, mint, resolve map */
+	struct auth **auth;          /* [conf->n_listen], NULL: no auth */
 };
 
 /*

@@ -29,7 +29,9 @@
 #include "store/secret.h"
 #include "proxy/accesslog.h"
 #include "proxy/admin.h"
+#include "proxy/auth.h"
 #include "proxy/conf.h"
+#include "proxy/hostclass.h"
 #include "proxy/identity.h"
 #include "proxy/listen.h"
 #include "proxy/metrics.h"
@@ -173,6 +175,9 @@ wwgate_tls(const struct conf *conf, SSL_CTX **tls)
 		const struct conf_listen *l = &conf->listen[i];
 
 		tls[i] = NULL;
+		if (l->mode == CONF_MODE_EXPLICIT)
+			continue; /* plain CONNECT; TLS is per host (hostclass)
+			           */
 		if (l->mode != CONF_MODE_REVERSE) {
 			log_warnx("%s:%d: listen[%zu].mode: %s is not "
 			          "implemented yet",
@@ -429,6 +434,52 @@ wwgate_apps(struct gate *g)
 	return rc;
 }
 
+/*
+ * Explicit and transparent listeners: the host classes (CA, mint) and
+ * each explicit listener's credentials file.
+ */
+static int
+wwgate_modes(const struct conf *conf, struct worker_shared *sh)
+{
+	char err[512];
+	int any = 0, rc = WW_OK;
+
+	for (size_t i = 0; i < conf->n_listen; i++)
+		any |= conf->listen[i].mode != CONF_MODE_REVERSE;
+	if (!any)
+		return WW_OK;
+	if (hostclass_new(conf, &sh->hostclass, err, sizeof(err)) != WW_OK) {
+		log_warnx("%s: %s", conf->file, err);
+		return WW_EINVAL;
+	}
+	if ((sh->auth = calloc(conf->n_listen, sizeof(*sh->auth))) == NULL)
+		return WW_ENOMEM;
+	for (size_t i = 0; i < conf->n_listen; i++) {
+		const struct conf_listen *l = &conf->listen[i];
+
+		if (l->auth_file == NULL)
+			continue;
+		if (auth_load(l->auth_file, &sh->auth[i], err, sizeof(err)) !=
+		    WW_OK) {
+			log_warnx("%s:%d: listen[%zu].auth_file: %s",
+			          conf->file, l->where.line, i, err);
+			rc = WW_EINVAL;
+		}
+	}
+	return rc;
+}
+
+static void
+wwgate_modes_free(const struct conf *conf, struct worker_shared *sh)
+{
+	for (size_t i = 0; sh->auth != NULL && i < conf->n_listen; i++)
+		auth_free(sh->auth[i]);
+	free(sh->auth);
+	sh->auth = NULL;
+	hostclass_free(sh->hostclass);
+	sh->hostclass = NULL;
+}
+
 /* Configuration, policy and certificates: what -t checks. */
 static int
 wwgate_check(struct gate *g, const struct opts *o)
@@ -447,6 +498,8 @@ wwgate_check(struct gate *g, const struct opts *o)
 	if ((g->sh.tls = calloc(g->conf->n_listen, sizeof(SSL_CTX *))) == NULL)
 		return WW_ENOMEM;
 	if (wwgate_tls(g->conf, g->sh.tls) != WW_OK)
+		rc = WW_EINVAL;
+	if (wwgate_modes(g->conf, &g->sh) != WW_OK)
 		rc = WW_EINVAL;
 	for (size_t i = 0; i < g->conf->n_apps; i++) {
 		const char *f = g->conf->apps[i].secret_file;
@@ -646,8 +699,10 @@ wwgate_shutdown(struct gate *g)
 	identity_free(g->sh.identity);
 	metrics_free(g->sh.metrics);
 	policy_unref(g->sh.policy);
-	if (g->conf != NULL)
+	if (g->conf != NULL) {
 		wwgate_tls_free(g->sh.tls, g->conf->n_listen);
+		wwgate_modes_free(g->conf, &g->sh);
+	}
 	conf_unref(g->conf);
 	pthread_mutex_destroy(&g->sh.lock);
 }

@@ -1,0 +1,541 @@
+/*
+ * connect.c: the CONNECT phase of an explicit-mode connection.  The head
+ * is read into a fixed buffer (no allocation per byte a client sends);
+ * once complete, the connection leaves this module: to a struct conn
+ * (intercept), a tunnel (passthrough) or closed after a refusal.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "ww.h"
+#include "log.h"
+#include "proxy/auth.h"
+#include "proxy/conn.h"
+#include "proxy/connect.h"
+#include "proxy/hostclass.h"
+#include "proxy/tunnel.h"
+
+static const char connect_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+struct pending {
+	TAILQ_ENTRY(pending) link;
+	struct connect_set *set;
+	int fd;
+	struct event *ev, *timer;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char addr[INET6_ADDRSTRLEN];
+	unsigned port;
+	struct auth *auth;
+	struct evdns_getaddrinfo_request *dns;
+	int in_dns_call, dns_done, dns_err;
+	struct sockaddr_storage target;
+	socklen_t tlen;
+	char host[HOSTLIST_NAME_MAX];
+	char user[AUTH_USER_MAX];
+	size_t len;
+	char buf[CONNECT_MAX_HEAD];
+};
+
+struct connect_set {
+	struct connect_env env;
+	TAILQ_HEAD(, pending) pend;
+	size_t count;
+	struct evdns_base *dns; /* made on the first name to resolve */
+};
+
+/* ---- parsing ---- */
+
+static int
+connect_fail(struct connect_req *out, int status, const char *why)
+{
+	out->status = status;
+	out->error = why;
+	return WW_EINVAL;
+}
+
+static int
+connect_tchar(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && strchr("\"(),/:;<=>?@[\\]{}", c) == NULL;
+}
+
+/* "host:port" (a name, or "[v6]" which hostclass then refuses). */
+static int
+connect_authority(const char *a, size_t n, struct connect_req *out)
+{
+	const char *colon = NULL;
+	unsigned long port = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (a[i] == ':')
+			colon = a + i;
+	if (colon == NULL || colon == a ||
+	    (size_t)(colon - a) >= sizeof(out->host))
+		return connect_fail(out, 400, "CONNECT needs host:port");
+	if (colon + 1 == a + n || a + n - colon - 1 > 5)
+		return connect_fail(out, 400, "bad port");
+	for (const char *p = colon + 1; p < a + n; p++) {
+		if (*p < '0' || *p > '9')
+			return connect_fail(out, 400, "bad port");
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port == 0 || port > 65535)
+		return connect_fail(out, 400, "bad port");
+	for (const char *p = a; p < colon; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return connect_fail(out, 400, "bad host");
+	memcpy(out->host, a, (size_t)(colon - a));
+	out->host[colon - a] = '\0';
+	out->port = (unsigned)port;
+	return WW_OK;
+}
+
+static int
+connect_request_line(const char *l, size_t n, struct connect_req *out)
+{
+	const char *sp1 = memchr(l, ' ', n), *sp2;
+
+	if (sp1 == NULL)
+		return connect_fail(out, 400, "bad request line");
+	if ((size_t)(sp1 - l) != 7 || memcmp(l, "CONNECT", 7) != 0)
+		return connect_fail(out, 405, "only CONNECT is served here");
+	sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - l));
+	if (sp2 == NULL || (size_t)(l + n - sp2 - 1) != 8 ||
+	    (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 &&
+	     memcmp(sp2 + 1, "HTTP/1.0", 8) != 0))
+		return connect_fail(out, 400, "bad request line");
+	return connect_authority(sp1 + 1, (size_t)(sp2 - sp1 - 1), out);
+}
+
+static int
+connect_header(const char *l, size_t n, struct connect_req *out)
+{
+	const char *colon = memchr(l, ':', n), *v, *end = l + n;
+
+	if (colon == NULL || colon == l)
+		return connect_fail(out, 400, "bad header line");
+	for (const char *p = l; p < colon; p++)
+		if (!connect_tchar((unsigned char)*p))
+			return connect_fail(out, 400, "bad header name");
+	for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+		;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	for (const char *p = v; p < end; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			return connect_fail(out, 400, "bad header value");
+	if ((size_t)(colon - l) != 19 ||
+	    strncasecmp(l, "Proxy-Authorization", 19) != 0)
+		return WW_OK;
+	if (out->auth[0] != '\0')
+		return connect_fail(out, 400,
+		                    "two Proxy-Authorization headers");
+	if ((size_t)(end - v) >= sizeof(out->auth) || end == v)
+		return connect_fail(out, 400, "bad Proxy-Authorization");
+	memcpy(out->auth, v, (size_t)(end - v));
+	out->auth[end - v] = '\0';
+	return WW_OK;
+}
+
+int
+connect_parse(const char *buf, size_t len, struct connect_req *out)
+{
+	const char *p = buf, *end = buf + len, *eol;
+	size_t nh = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+		return connect_fail(out, 400, "incomplete request");
+	end -= 2; /* the last line is the empty one */
+	for (int first = 1; p < end; first = 0, p = eol + 2) {
+		eol = p;
+		while (eol + 1 < end && !(eol[0] == '\r' && eol[1] == '\n'))
+			eol++;
+		if (eol + 1 >= end || memchr(p, '\n', (size_t)(eol - p)) ||
+		    memchr(p, '\r', (size_t)(eol - p)) ||
+		    memchr(p, '\0', (size_t)(eol - p)))
+			return connect_fail(out, 400, "bad line ending");
+		if (first)
+			rc = connect_request_line(p, (size_t)(eol - p), out);
+		else if (*p == ' ' || *p == '\t')
+			return connect_fail(out, 400, "folded header");
+		else if (++nh > CONNECT_MAX_HEADERS)
+			return connect_fail(out, 400, "too many headers");
+		else
+			rc = connect_header(p, (size_t)(eol - p), out);
+		if (rc != WW_OK)
+			return rc;
+	}
+	return WW_OK;
+}
+
+/* ---- the connection's CONNECT phase ---- */
+
+static void
+connect_free(struct pending *p, int close_fd)
+{
+	struct connect_set *s = p->set;
+
+	if (p->dns != NULL)
+		evdns_getaddrinfo_cancel(p->dns); /* its callback ignores p */
+	if (p->ev != NULL)
+		event_free(p->ev);
+	if (p->timer != NULL)
+		event_free(p->timer);
+	if (close_fd && p->fd >= 0)
+		close(p->fd);
+	TAILQ_REMOVE(&s->pend, p, link);
+	s->count--;
+	free(p);
+}
+
+static void
+connect_info(const struct pending *p, const char *host, const char *decision,
+             const char *dst, struct tunnel_info *in)
+{
+	*in = (struct tunnel_info){.client_addr = p->addr,
+	                           .client_port = p->port,
+	                           .proxy_user = p->user[0] ? p->user : NULL,
+	                           .host = host,
+	                           .original_dst = dst,
+	                           .decision = decision};
+}
+
+/* Answer status and close; a policy refusal is journaled (reason). */
+static void
+connect_refuse(struct pending *p, int status, const char *text,
+               const char *reason)
+{
+	char resp[512];
+	struct tunnel_info in;
+	int n;
+
+	n = snprintf(resp, sizeof(resp),
+	             "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+	             "%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	             status, text,
+	             status == 407 ? "Proxy-Authenticate: Basic "
+	                             "realm=\"wwgate\"\r\n"
+	                           : "",
+	             strlen(reason) + 1, reason);
+	if (send(p->fd, resp, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		shutdown(p->fd, SHUT_WR);
+	log_info("connect %s:%u %s: %d %s", p->addr, p->port,
+	         p->host[0] ? p->host : "-", status, reason);
+	if (status == 403 || status == 407) {
+		connect_info(p, p->host, "refuse", NULL, &in);
+		tunnel_record(*p->set->env.journal, &in, 0, 0, 0, reason);
+	}
+	connect_free(p, 1);
+}
+
+static void
+connect_intercept(struct pending *p)
+{
+	struct connect_set *s = p->set;
+	struct conn_origin o = {.host = p->host,
+	                        .proxy_user = p->user[0] ? p->user : NULL};
+	int fd = p->fd;
+
+	if (send(fd, connect_ok, sizeof(connect_ok) - 1,
+	         MSG_DONTWAIT | MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(connect_ok) - 1) {
+		log_info("connect %s:%u %s: client gone", p->addr, p->port,
+		         p->host);
+		connect_free(p, 1);
+		return;
+	}
+	p->fd = -1;
+	if (conn_accept_origin(s->env.conns, fd, (struct sockaddr *)&p->sa,
+	                       p->salen, hostclass_tls(s->env.hc), &o) != WW_OK)
+		log_warnx("connect: out of memory for an intercepted "
+		          "connection");
+	connect_free(p, 0);
+}
+
+static void
+connect_splice(struct pending *p)
+{
+	static const char fail[] =
+	    "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n";
+	char dst[INET6_ADDRSTRLEN + 8], a[INET6_ADDRSTRLEN];
+	struct tunnel_info in;
+	unsigned port;
+	int fd = p->fd;
+
+	if (p->target.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&p->target;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		port = ntohs(s6->sin6_port);
+		snprintf(dst, sizeof(dst), "[%s]:%u", a, port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&p->target;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		port = ntohs(s4->sin_port);
+		snprintf(dst, sizeof(dst), "%s:%u", a, port);
+	}
+	connect_info(p, p->host, "passthrough", dst, &in);
+	p->fd = -1;
+	if (tunnel_start(p->set->env.tunnels, fd, (struct sockaddr *)&p->target,
+	                 p->tlen, &in, connect_ok, fail) != WW_OK)
+		log_warnx("connect: out of memory for a tunnel");
+	connect_free(p, 0);
+}
+
+static void
+connect_on_dns(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct pending *p = arg;
+
+	if (err == EVUTIL_EAI_CANCEL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return; /* p is gone */
+	}
+	p->dns = NULL;
+	p->dns_done = 1;
+	p->dns_err =
+	    err != 0 || res == NULL || res->ai_addrlen > sizeof(p->target);
+	if (!p->dns_err) {
+		memcpy(&p->target, res->ai_addr, res->ai_addrlen);
+		p->tlen = (socklen_t)res->ai_addrlen;
+	}
+	if (res != NULL)
+		evutil_freeaddrinfo(res);
+	if (p->in_dns_call)
+		return; /* connect_resolve goes on */
+	if (p->dns_err)
+		connect_refuse(p, 502, "Bad Gateway", "cannot resolve host");
+	else
+		connect_splice(p);
+}
+
+static void
+connect_resolve(struct pending *p, unsigned port)
+{
+	struct connect_set *s = p->set;
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+	                                .ai_socktype = SOCK_STREAM,
+	                                .ai_flags = EVUTIL_AI_ADDRCONFIG};
+	char service[8];
+
+	if (s->dns == NULL &&
+	    (s->dns = evdns_base_new(
+	         s->env.base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
+		connect_refuse(p, 502, "Bad Gateway", "no resolver");
+		return;
+	}
+	snprintf(service, sizeof(service), "%u", port);
+	p->in_dns_call = 1;
+	p->dns = evdns_getaddrinfo(s->dns, p->host, service, &hints,
+	                           connect_on_dns, p);
+	p->in_dns_call = 0;
+	if (!p->dns_done)
+		return;
+	p->dns = NULL;
+	if (p->dns_err)
+		connect_refuse(p, 502, "Bad Gateway", "cannot resolve host");
+	else
+		connect_splice(p);
+}
+
+static void
+connect_decide(struct pending *p, const struct connect_req *req)
+{
+	struct connect_set *s = p->set;
+	char canon[HOSTLIST_NAME_MAX];
+	enum hostclass_decision d;
+
+	snprintf(p->host, sizeof(p->host), "%s", req->host);
+	if (p->auth != NULL &&
+	    auth_check(p->auth, req->auth, p->user) != WW_OK) {
+		connect_refuse(p, 407, "Proxy Authentication Required",
+		               "proxy authentication required");
+		return;
+	}
+	if (req->port != 443) {
+		connect_refuse(p, 403, "Forbidden", "port not allowed");
+		return;
+	}
+	d = hostclass_decide(s->env.hc, req->host, canon);
+	if (canon[0] != '\0')
+		snprintf(p->host, sizeof(p->host), "%s", canon);
+	if (d == HOSTCLASS_REFUSE) {
+		connect_refuse(p, 403, "Forbidden", "host not allowed");
+		return;
+	}
+	if (d == HOSTCLASS_INTERCEPT) {
+		connect_intercept(p);
+		return;
+	}
+	if (hostclass_target(s->env.hc, p->host, req->port, &p->target,
+	                     &p->tlen) == WW_OK)
+		connect_splice(p);
+	else
+		connect_resolve(p, req->port);
+}
+
+/* The head is complete at p->buf[0..len). */
+static void
+connect_head(struct pending *p, size_t len)
+{
+	struct connect_req req;
+
+	event_del(p->ev);
+	event_del(p->timer);
+	if (p->len > len) {
+		connect_refuse(p, 400, "Bad Request",
+		               "data sent before the tunnel was established");
+		return;
+	}
+	if (connect_parse(p->buf, len, &req) != WW_OK) {
+		connect_refuse(p, req.status,
+		               req.status == 405 ? "Method Not Allowed"
+		                                 : "Bad Request",
+		               req.error);
+		return;
+	}
+	connect_decide(p, &req);
+	explicit_bzero(req.auth, sizeof(req.auth));
+}
+
+static void
+connect_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+	const char *end;
+	ssize_t n;
+
+	(void)what;
+	n = recv(fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		connect_free(p, 1);
+		return;
+	}
+	p->len += (size_t)n;
+	end = memmem(p->buf, p->len, "\r\n\r\n", 4);
+	if (end != NULL)
+		connect_head(p, (size_t)(end + 4 - p->buf));
+	else if (p->len == sizeof(p->buf))
+		connect_refuse(p, 431, "Request Header Fields Too Large",
+		               "CONNECT request too large");
+}
+
+static void
+connect_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	connect_refuse(arg, 408, "Request Timeout", "CONNECT request too slow");
+}
+
+static void
+connect_peer(struct pending *p)
+{
+	if (p->sa.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&p->sa;
+		inet_ntop(AF_INET, &in->sin_addr, p->addr, sizeof(p->addr));
+		p->port = ntohs(in->sin_port);
+	} else if (p->sa.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, p->addr, sizeof(p->addr));
+		p->port = ntohs(in6->sin6_port);
+	} else {
+		snprintf(p->addr, sizeof(p->addr), "local");
+	}
+}
+
+int
+connect_accept(struct connect_set *s, int fd, const struct sockaddr *sa,
+               socklen_t salen, struct auth *auth)
+{
+	unsigned ms = s->env.limits->header_timeout_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		close(fd);
+		return WW_ENOMEM;
+	}
+	p->set = s;
+	p->fd = fd;
+	p->auth = auth;
+	if (salen > sizeof(p->sa))
+		salen = sizeof(p->sa);
+	memcpy(&p->sa, sa, salen);
+	p->salen = salen;
+	connect_peer(p);
+	TAILQ_INSERT_TAIL(&s->pend, p, link);
+	s->count++;
+	evutil_make_socket_nonblocking(fd);
+	p->ev = event_new(s->env.base, fd, EV_READ | EV_PERSIST,
+	                  connect_on_read, p);
+	p->timer = evtimer_new(s->env.base, connect_on_timer, p);
+	if (p->ev == NULL || p->timer == NULL) {
+		connect_free(p, 1);
+		return WW_ENOMEM;
+	}
+	event_add(p->ev, NULL);
+	evtimer_add(p->timer, &tv);
+	return WW_OK;
+}
+
+int
+connect_set_new(const struct connect_env *env, struct connect_set **out)
+{
+	struct connect_set *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (s == NULL)
+		return WW_ENOMEM;
+	s->env = *env;
+	TAILQ_INIT(&s->pend);
+	*out = s;
+	return WW_OK;
+}
+
+void
+connect_set_close_all(struct connect_set *s)
+{
+	struct pending *p;
+
+	while ((p = TAILQ_FIRST(&s->pend)) != NULL)
+		connect_free(p, 1);
+}
+
+void
+connect_set_free(struct connect_set *s)
+{
+	if (s == NULL)
+		return;
+	connect_set_close_all(s);
+	if (s->dns != NULL)
+		evdns_base_free(s->dns, 0);
+	free(s);
+}
+
+size_t
+connect_set_count(const struct connect_set *s)
+{
+	return s->count;
+}
