@@ -66,8 +66,8 @@ out=$(check)
 ww_is "$?" 1 "a policy that does not compile fails -t"
 ww_like "$out" "broken\.yaml" "the policy's errors are printed"
 
-write_conf "" explicit
-ww_like "$(check)" "explicit is not implemented yet" \
+write_conf "" transparent
+ww_like "$(check)" "transparent is not implemented yet" \
 	"modes not built yet are refused, not ignored"
 
 ww_done
