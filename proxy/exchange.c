@@ -67,11 +67,15 @@ struct exchange {
 	char *refuse_text_own;
 	uint8_t *fwd_body; /* redacted body, or NULL: forward body */
 	size_t fwd_len;
-	/* the journal wait: jrc and seq are written by the writer thread
+	/* the journal wait: jrc and jseq are written by the writer thread
 	   before event_active(wake); the base's lock orders that write
-	   before ex_on_journaled() reads them */
+	   before ex_on_journaled() reads them.  seq belongs to the loop
+	   thread only (ex_on_journaled copies jseq): the deadline's access
+	   line reads seq while the writer may be delivering (a data race
+	   ThreadSanitizer found in test_exchange, tests/fault/tsan.sh) */
 	struct event *wake, *deadline;
 	int jrc;
+	uint64_t jseq;
 	uint64_t seq;
 	int timed_out;
 	struct upstream_call *call;
@@ -549,7 +553,7 @@ ex_journal_done(int rc, uint64_t seq, void *arg)
 	struct exchange *ex = arg;
 
 	ex->jrc = rc;
-	ex->seq = seq;
+	ex->jseq = seq;
 	event_active(ex->wake, EV_READ, 0);
 }
 
@@ -578,6 +582,7 @@ ex_on_journaled(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	ex->seq = ex->jseq;
 	event_del(ex->deadline);
 	metrics_observe(ex->env->metrics, METRICS_COMMIT,
 	                ex_elapsed_us(&ex->t_journal));
