@@ -59,7 +59,10 @@ def tls(args, ctx=None):
 def closed(s):
     """(closed?, data) without blocking."""
     try:
-        r, _, _ = select.select([s], [], [], 0)
+        # poll, not select: descriptors go far past FD_SETSIZE here
+        p = select.poll()
+        p.register(s, select.POLLIN)
+        r = p.poll(0)
         if not r and not (hasattr(s, "pending") and s.pending()):
             return False, b""
         s.setblocking(False)
