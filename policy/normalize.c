@@ -23,12 +23,30 @@
 #define CLUSTER_MAX 16  /* code points per unit; longer runs are cut */
 #define DECOMP_MAX 1024 /* code points a unit may decompose into */
 
+/*
+ * The map back to the input is kept per segment, not per byte: writing
+ * two offsets for every output byte cost more than the normalization
+ * itself.  A segment covers output bytes [out, next segment's out):
+ * - SEG_IDENT: output byte k came from input byte in + (k - out), and the
+ *   run holds whole characters copied (ASCII case-folded) from the input,
+ *   so a character's span is read off the output text itself;
+ * - SEG_UNIT: every output byte came from the whole unit [in, in_end).
+ */
+enum { SEG_IDENT, SEG_UNIT };
+
+struct seg {
+	uint32_t out;
+	uint32_t in;
+	uint32_t in_end; /* SEG_UNIT only */
+	uint32_t kind;
+};
+
 struct normalize {
 	char *text;
-	uint32_t *ostart; /* per output byte: first input byte of its unit */
-	uint32_t *oend;   /* per output byte: end of its unit in the input */
 	size_t len;
 	size_t cap;
+	struct seg *segs;
+	size_t nsegs, segcap;
 };
 
 int
@@ -44,8 +62,7 @@ normalize_free(struct normalize *n)
 	if (n == NULL)
 		return;
 	free(n->text);
-	free(n->ostart);
-	free(n->oend);
+	free(n->segs);
 	free(n);
 }
 
@@ -53,6 +70,7 @@ void
 normalize_reset(struct normalize *n)
 {
 	n->len = 0;
+	n->nsegs = 0;
 }
 
 const char *
@@ -84,27 +102,55 @@ normalize_reserve(struct normalize *n, size_t extra)
 	if ((p = realloc(n->text, cap)) == NULL)
 		return WW_ENOMEM;
 	n->text = p;
-	if ((p = realloc(n->ostart, cap * sizeof(uint32_t))) == NULL)
-		return WW_ENOMEM;
-	n->ostart = p;
-	if ((p = realloc(n->oend, cap * sizeof(uint32_t))) == NULL)
-		return WW_ENOMEM;
-	n->oend = p;
 	n->cap = cap;
 	return WW_OK;
 }
 
-static void
+/* Start a segment at the current output position (room for one more). */
+static int
+normalize_seg(struct normalize *n, uint32_t kind, size_t in, size_t in_end)
+{
+	struct seg *g;
+
+	if (n->nsegs > 0) {
+		g = &n->segs[n->nsegs - 1];
+		if (g->out == n->len)
+			n->nsegs--; /* the last one stayed empty: reuse it */
+		else if (kind == SEG_IDENT && g->kind == SEG_IDENT &&
+		         (size_t)g->in + (n->len - g->out) == in)
+			return WW_OK; /* continues it */
+	}
+	if (n->nsegs == n->segcap) {
+		size_t cap = n->segcap < 64 ? 64 : n->segcap * 2;
+
+		if ((g = realloc(n->segs, cap * sizeof(*g))) == NULL)
+			return WW_ENOMEM;
+		n->segs = g;
+		n->segcap = cap;
+	}
+	g = &n->segs[n->nsegs++];
+	g->out = (uint32_t)n->len;
+	g->in = (uint32_t)in;
+	g->in_end = (uint32_t)in_end;
+	g->kind = kind;
+	return WW_OK;
+}
+
+/* Emit b[0..blen) as one unit from input [os, oe) (room reserved). */
+static int
 normalize_emit(struct normalize *n, const char *b, size_t blen, size_t os,
                size_t oe)
 {
-	for (size_t k = 0; k < blen; k++) {
-		n->text[n->len] = b[k];
-		n->ostart[n->len] = (uint32_t)os;
-		n->oend[n->len] = (uint32_t)oe;
-		n->len++;
-	}
+	int rc;
+
+	if (blen == 0)
+		return WW_OK;
+	if ((rc = normalize_seg(n, SEG_UNIT, os, oe)) != WW_OK)
+		return rc;
+	memcpy(n->text + n->len, b, blen);
+	n->len += blen;
 	n->text[n->len] = '\0';
+	return WW_OK;
 }
 
 size_t
@@ -228,8 +274,7 @@ normalize_unit(struct normalize *n, const int32_t *cps, size_t ncp, size_t os,
 		return WW_ELIMIT;
 	if ((rc = normalize_reserve(n, (size_t)r)) != WW_OK)
 		return rc;
-	normalize_emit(n, (const char *)buf, (size_t)r, os, oe);
-	return WW_OK;
+	return normalize_emit(n, (const char *)buf, (size_t)r, os, oe);
 }
 
 static int
@@ -290,15 +335,15 @@ normalize_cluster(struct normalize *n, const char *s, size_t len, size_t i)
 
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c + 32);
-		if ((rc = normalize_reserve(n, 1)) != WW_OK)
+		if ((rc = normalize_reserve(n, 1)) != WW_OK ||
+		    (rc = normalize_emit(n, &c, 1, i, j)) != WW_OK)
 			return rc;
-		normalize_emit(n, &c, 1, i, j);
 		return (long)(j - i);
 	}
 	if (ncp == 1 && normalize_stable(cps[0])) {
-		if ((rc = normalize_reserve(n, j - i)) != WW_OK)
+		if ((rc = normalize_reserve(n, j - i)) != WW_OK ||
+		    (rc = normalize_emit(n, s + i, j - i, i, j)) != WW_OK)
 			return rc;
-		normalize_emit(n, s + i, j - i, i, j);
 		return (long)(j - i);
 	}
 	rc = normalize_unit(n, cps, ncp, i, j);
@@ -306,61 +351,114 @@ normalize_cluster(struct normalize *n, const char *s, size_t len, size_t i)
 }
 
 /*
- * Is s[i..i+3) a three-byte character in U+4000..U+9FFF (ideographs and
- * hexagrams: no decomposition, no case, never combining) that nothing after
- * it can combine with?  Such characters are copied as they are.
+ * Characters of U+2000..U+203F and U+3000..U+303F (general and CJK
+ * punctuation: quotes, dashes, 、。「」【】...) that are stable on their own
+ * in the sense of normalize_stable(); bit k is U+x000 + k.  Computed with
+ * utf8proc; tests/unit/test_normalize checks them against it.
  */
-static int
-normalize_fast_cjk(const unsigned char *u, size_t len, size_t i)
-{
-	unsigned char next;
+static const uint64_t normalize_punct_stable[2] = {
+    0xaf27038fff7d0000ull, /* U+2000..U+203F */
+    0xf8bf03fffffffffeull, /* U+3000..U+303F */
+};
 
-	if (i + 3 > len || u[i] < 0xE4 || u[i] > 0xE9 ||
-	    (u[i + 1] & 0xC0) != 0x80 || (u[i + 2] & 0xC0) != 0x80)
-		return 0;
-	if (i + 3 == len)
-		return 1;
-	/* Below U+0300, or another U+4000..U+9FFF: cannot combine. */
-	next = u[i + 3];
-	return next < 0xCC || (next >= 0xE4 && next <= 0xE9);
+static inline int
+normalize_cont(unsigned char c)
+{
+	return (c & 0xC0) == 0x80;
+}
+
+/*
+ * Is u[i..i+3) (i + 3 <= len) a three-byte character that is stable on its
+ * own: U+4000..U+9FFF (ideographs and hexagrams: no decomposition, no
+ * case, never combining) or stable punctuation?
+ */
+static inline int
+normalize_stable3(const unsigned char *u, size_t i)
+{
+	unsigned char a = u[i];
+
+	if (a >= 0xE4 && a <= 0xE9)
+		return normalize_cont(u[i + 1]) && normalize_cont(u[i + 2]);
+	if ((a == 0xE2 || a == 0xE3) && u[i + 1] == 0x80 &&
+	    normalize_cont(u[i + 2]))
+		return (int)(normalize_punct_stable[a - 0xE2] >>
+		             (u[i + 2] & 0x3F)) &
+		       1;
+	return 0;
+}
+
+/*
+ * Can the character starting at u[i] (i < len) not combine with what
+ * precedes it, as far as the fast paths can tell cheaply?  A lead byte
+ * below U+0300, an ideograph or stable punctuation cannot; U+0080..U+00BF
+ * are left to the slow path because the soft hyphen (ignorable) may hide
+ * a combining mark behind it.
+ */
+static inline int
+normalize_no_combine(const unsigned char *u, size_t len, size_t i)
+{
+	unsigned char c = u[i];
+
+	return c < 0xC2 || (c > 0xC2 && c < 0xCC) || (c >= 0xE4 && c <= 0xE9) ||
+	       (i + 3 <= len && normalize_stable3(u, i));
 }
 
 /*
  * Copy the run of bytes from i that needs no Unicode work: ASCII (case
- * folded) not followed by a possible combining mark, and stable CJK.
- * Local restrict pointers let the compiler keep everything in registers.
+ * folded) and stable three-byte characters, each not followed by a
+ * possible combining mark.  Output and input advance together, so the run
+ * needs no map of its own (the caller opened a SEG_IDENT segment).
  * Returns the new input position.
  */
 static size_t
 normalize_fast_run(struct normalize *n, const unsigned char *u, size_t len,
                    size_t i)
 {
-	char *restrict t = n->text;
-	uint32_t *restrict os = n->ostart, *restrict oe = n->oend;
-	size_t o = n->len;
+	char *restrict t = n->text + n->len - i;
 
-	for (;;) {
-		if (i < len && u[i] < 0x80 &&
-		    (i + 1 == len || u[i + 1] < 0x80)) {
-			unsigned char c = u[i];
+	while (i < len) {
+		unsigned char c = u[i];
 
-			t[o] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-			os[o] = (uint32_t)i;
-			oe[o++] = (uint32_t)(i + 1);
+		if (c < 0x80) {
+			if (i + 1 < len && !normalize_no_combine(u, len, i + 1))
+				break;
+			t[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
 			i++;
-		} else if (normalize_fast_cjk(u, len, i)) {
-			for (size_t k = 0; k < 3; k++) {
-				t[o] = (char)u[i + k];
-				os[o] = (uint32_t)i;
-				oe[o++] = (uint32_t)(i + 3);
-			}
-			i += 3;
-		} else {
-			break;
+			continue;
 		}
+		if (i + 3 > len || !normalize_stable3(u, i) ||
+		    (i + 3 < len && !normalize_no_combine(u, len, i + 3)))
+			break;
+		t[i] = (char)c;
+		t[i + 1] = (char)u[i + 1];
+		t[i + 2] = (char)u[i + 2];
+		i += 3;
 	}
-	n->len = o;
+	n->len = (size_t)(t + i - n->text);
 	return i;
+}
+
+/*
+ * Full-width ASCII U+FF01..U+FF5E (，：；！？（） in Chinese text) that
+ * nothing after it can combine with: NFKC makes it the ASCII character
+ * (case-folded), which is returned; 0 when s[i] is not such a character.
+ */
+static char
+normalize_fast_fullwidth(const unsigned char *u, size_t len, size_t i)
+{
+	unsigned cp;
+	char c;
+
+	if (i + 3 > len || u[i] != 0xEF ||
+	    (u[i + 1] != 0xBC && u[i + 1] != 0xBD) || !normalize_cont(u[i + 2]))
+		return 0;
+	cp = 0xF000u | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
+	if (cp < 0xFF01 || cp > 0xFF5E)
+		return 0;
+	if (i + 3 < len && !normalize_no_combine(u, len, i + 3))
+		return 0;
+	c = (char)(cp - 0xFEE0);
+	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
 }
 
 int
@@ -370,6 +468,7 @@ normalize_append(struct normalize *n, const char *s, size_t len)
 	size_t i = 0;
 	long r;
 	int rc;
+	char c;
 
 	if (len > NORMALIZE_MAX_INPUT)
 		return WW_ELIMIT;
@@ -380,9 +479,17 @@ normalize_append(struct normalize *n, const char *s, size_t len)
 	if ((rc = normalize_reserve(n, len)) != WW_OK)
 		return rc;
 	while (i < len) {
+		if ((rc = normalize_seg(n, SEG_IDENT, i, 0)) != WW_OK)
+			return rc;
 		i = normalize_fast_run(n, u, len, i);
 		if (i >= len)
 			break;
+		if ((c = normalize_fast_fullwidth(u, len, i)) != 0) {
+			if ((rc = normalize_emit(n, &c, 1, i, i + 3)) != WW_OK)
+				return rc;
+			i += 3;
+			continue;
+		}
 		if ((r = normalize_cluster(n, s, len, i)) < 0)
 			return (int)r;
 		i += (size_t)r;
@@ -401,8 +508,7 @@ normalize_append_raw(struct normalize *n, const char *s, size_t len)
 
 	if ((rc = normalize_reserve(n, len)) != WW_OK)
 		return rc;
-	normalize_emit(n, s, len, 0, 0);
-	return WW_OK;
+	return normalize_emit(n, s, len, 0, 0);
 }
 
 int
@@ -417,8 +523,13 @@ normalize_append_stripped(struct normalize *n, const struct normalize *src,
 		return rc;
 	while (i < end) {
 		l = normalize_decode(src->text, end, i, &cp);
-		if (!normalize_is_separator(cp))
-			normalize_emit(n, src->text + i, l, i, i + l);
+		if (!normalize_is_separator(cp)) {
+			/* Normalized text is valid UTF-8: whole characters. */
+			if ((rc = normalize_seg(n, SEG_IDENT, i, 0)) != WW_OK)
+				return rc;
+			memcpy(n->text + n->len, src->text + i, l);
+			n->len += l;
+		}
 		i += l;
 	}
 	if (n->text != NULL)
@@ -426,12 +537,52 @@ normalize_append_stripped(struct normalize *n, const struct normalize *src,
 	return WW_OK;
 }
 
+/* The segment holding output byte k (k < n->len). */
+static const struct seg *
+normalize_find_seg(const struct normalize *n, size_t k)
+{
+	size_t lo = 0, hi = n->nsegs;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (n->segs[mid].out <= k)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &n->segs[lo];
+}
+
+/* Input span of the character or unit holding output byte k. */
+static void
+normalize_map(const struct normalize *n, size_t k, size_t *os, size_t *oe)
+{
+	const struct seg *g = normalize_find_seg(n, k);
+	const unsigned char *t = (const unsigned char *)n->text;
+	size_t a = k, z = k + 1;
+
+	if (g->kind == SEG_UNIT) {
+		*os = g->in;
+		*oe = g->in_end;
+		return;
+	}
+	while (a > g->out && (t[a] & 0xC0) == 0x80)
+		a--;
+	while (z < n->len && (t[z] & 0xC0) == 0x80)
+		z++;
+	*os = g->in + (a - g->out);
+	*oe = g->in + (z - g->out);
+}
+
 void
 normalize_span(const struct normalize *n, size_t start, size_t end,
                size_t *ostart, size_t *oend)
 {
-	*ostart = n->ostart[start];
-	*oend = n->oend[end - 1];
+	size_t a, z;
+
+	normalize_map(n, start, ostart, &z);
+	normalize_map(n, end - 1, &a, oend);
 	if (*oend < *ostart)
 		*oend = *ostart;
 }

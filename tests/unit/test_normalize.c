@@ -225,7 +225,16 @@ test_same_as_utf8proc(void **state)
 	                                   "\xc2\xad",
 	                                   "\xef\xbb\xbf",
 	                                   "e",
-	                                   "\xe3\x8d\xbf"};
+	                                   "\xe3\x8d\xbf",
+	                                   "\xe2\x80\x9c",
+	                                   "\xe2\x80\x94",
+	                                   "\xe2\x80\xa6",
+	                                   "\xe3\x80\x81",
+	                                   "\xe3\x80\x8c",
+	                                   "\xe3\x80\x80",
+	                                   "\xe3\x80\xaa",
+	                                   "\xef\xbd\x9e",
+	                                   "\xef\xbd\x9f"};
 	uint64_t seed = 88172645463325252ull;
 
 	(void)state;
@@ -269,6 +278,66 @@ test_same_as_utf8proc(void **state)
 	}
 }
 
+/*
+ * The fast paths for punctuation and full-width ASCII in Chinese text map
+ * spans like the slow path: whole characters, full-width to one byte.
+ */
+static void
+test_punctuation_fast_paths(void **state)
+{
+	/* “机密”，ＡＢ。 */
+	struct normalize *n = norm("\xe2\x80\x9c\xe6\x9c\xba\xe5\xaf\x86"
+	                           "\xe2\x80\x9d\xef\xbc\x8c\xef\xbc\xa1"
+	                           "\xef\xbc\xa2\xe3\x80\x82");
+
+	(void)state;
+	assert_string_equal(normalize_text(n),
+	                    "\xe2\x80\x9c\xe6\x9c\xba\xe5\xaf\x86"
+	                    "\xe2\x80\x9d,ab\xe3\x80\x82");
+	span_is(n, 3, 9, 3, 9);     /* 机密 */
+	span_is(n, 12, 13, 12, 15); /* "," from ， */
+	span_is(n, 13, 15, 15, 21); /* "ab" from ＡＢ */
+	span_is(n, 15, 18, 21, 24); /* 。 */
+	span_is(n, 0, 18, 0, 24);
+	normalize_free(n);
+}
+
+/*
+ * Every character of the general and CJK punctuation blocks, alone, before
+ * an ideograph and before a combining mark, normalizes as utf8proc says
+ * (the fast path's table of stable punctuation must agree with it).
+ */
+static void
+test_punctuation_blocks(void **state)
+{
+	static const char *const after[] = {"", "\xe6\x9c\xba", "\xcc\x81",
+	                                    "x"};
+
+	(void)state;
+	for (int32_t cp = 0x2000; cp < 0x3040; cp++) {
+		utf8proc_uint8_t in[16];
+		utf8proc_ssize_t l;
+
+		if (cp == 0x2040)
+			cp = 0x3000;
+		l = utf8proc_encode_char(cp, in);
+		for (size_t k = 0; k < sizeof(after) / sizeof(after[0]); k++) {
+			utf8proc_uint8_t *want;
+			struct normalize *n;
+
+			memcpy(in + l, after[k], strlen(after[k]) + 1);
+			want = utf8proc_NFKC_Casefold(in);
+			assert_non_null(want);
+			n = norm((const char *)in);
+			if (strcmp(normalize_text(n), (const char *)want) != 0)
+				fail_msg("U+%04X then '%s'", (unsigned)cp,
+				         after[k]);
+			free(want);
+			normalize_free(n);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -283,6 +352,8 @@ main(void)
 	    cmocka_unit_test(test_append_origins),
 	    cmocka_unit_test(test_classes_and_str),
 	    cmocka_unit_test(test_same_as_utf8proc),
+	    cmocka_unit_test(test_punctuation_fast_paths),
+	    cmocka_unit_test(test_punctuation_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
