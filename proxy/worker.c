@@ -23,6 +23,7 @@
 #include "proxy/exchange.h"
 #include "proxy/listen.h"
 #include "proxy/metrics.h"
+#include "proxy/redirect.h"
 #include "proxy/tls.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
@@ -49,8 +50,9 @@ struct worker {
 	struct worker_lis *lis;
 	size_t n_lis;
 	struct conn_set *conns;
-	struct connect_set *connects; /* explicit: CONNECT phase, or NULL */
-	struct tunnel_set *tunnels;   /* passthrough splices, or NULL */
+	struct connect_set *connects;   /* explicit: CONNECT phase, or NULL */
+	struct tunnel_set *tunnels;     /* passthrough splices, or NULL */
+	struct redirect_set *redirects; /* transparent: ClientHello peek */
 	struct upstream *upstream;
 	struct callback_worker *callbacks; /* NULL: no callback routes */
 	struct policy_scratch *scratch;
@@ -89,6 +91,13 @@ worker_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 		if (connect_accept(w->connects, fd, sa, salen,
 		                   w->sh->auth != NULL ? w->sh->auth[wl->idx]
 		                                       : NULL) != WW_OK)
+			log_warnx("worker %u: out of memory accepting a "
+			          "connection",
+			          w->idx);
+		return;
+	}
+	if (conf->listen[wl->idx].mode == CONF_MODE_TRANSPARENT) {
+		if (redirect_accept(w->redirects, fd, sa, salen) != WW_OK)
 			log_warnx("worker %u: out of memory accepting a "
 			          "connection",
 			          w->idx);
@@ -211,6 +220,8 @@ worker_on_stop(evutil_socket_t fd, short what, void *arg)
 	/* Nothing to finish there: CONNECT heads and splices end now. */
 	if (w->connects != NULL)
 		connect_set_close_all(w->connects);
+	if (w->redirects != NULL)
+		redirect_set_close_all(w->redirects);
 	if (w->tunnels != NULL)
 		tunnel_set_close_all(w->tunnels);
 	event_base_gettimeofday_cached(w->base, &now);
@@ -312,6 +323,7 @@ worker_modes(struct worker *w)
 	                           .hc = w->sh->hostclass,
 	                           .conns = w->conns,
 	                           .journal = &w->xenv.journal};
+	struct redirect_env renv;
 	int rc;
 
 	if (w->sh->hostclass == NULL)
@@ -319,6 +331,14 @@ worker_modes(struct worker *w)
 	if ((rc = tunnel_set_new(&tenv, &w->tunnels)) != WW_OK)
 		return rc;
 	cenv.tunnels = w->tunnels;
+	renv = (struct redirect_env){.base = w->base,
+	                             .limits = &conf->limits,
+	                             .hc = w->sh->hostclass,
+	                             .conns = w->conns,
+	                             .tunnels = w->tunnels,
+	                             .journal = &w->xenv.journal};
+	if ((rc = redirect_set_new(&renv, &w->redirects)) != WW_OK)
+		return rc;
 	return connect_set_new(&cenv, &w->connects);
 }
 
@@ -440,6 +460,8 @@ worker_cancel(struct worker *w)
 	event_del(w->ev_tick);
 	connect_set_free(w->connects);
 	w->connects = NULL;
+	redirect_set_free(w->redirects);
+	w->redirects = NULL;
 	tunnel_set_free(w->tunnels); /* TUNNEL records: the journal is open */
 	w->tunnels = NULL;
 	conn_set_free(w->conns);
@@ -468,6 +490,7 @@ worker_free(struct worker *w)
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
 	}
 	connect_set_free(w->connects);
+	redirect_set_free(w->redirects);
 	tunnel_set_free(w->tunnels);
 	conn_set_free(w->conns);
 	callback_worker_free(w->callbacks);

@@ -175,17 +175,9 @@ wwgate_tls(const struct conf *conf, SSL_CTX **tls)
 		const struct conf_listen *l = &conf->listen[i];
 
 		tls[i] = NULL;
-		if (l->mode == CONF_MODE_EXPLICIT)
-			continue; /* plain CONNECT; TLS is per host (hostclass)
-			           */
-		if (l->mode != CONF_MODE_REVERSE) {
-			log_warnx("%s:%d: listen[%zu].mode: %s is not "
-			          "implemented yet",
-			          conf->file, l->where.line, i,
-			          conf_mode_name(l->mode));
-			rc = WW_EINVAL;
+		/* Explicit: plain CONNECT; both: TLS per host (hostclass). */
+		if (l->mode != CONF_MODE_REVERSE)
 			continue;
-		}
 		if (l->tls.cert == NULL)
 			continue;
 		if (tls_ctx_new(&l->tls, &tls[i], err, sizeof(err)) != WW_OK) {

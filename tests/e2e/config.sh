@@ -66,8 +66,8 @@ out=$(check)
 ww_is "$?" 1 "a policy that does not compile fails -t"
 ww_like "$out" "broken\.yaml" "the policy's errors are printed"
 
-write_conf "" transparent
-ww_like "$(check)" "transparent is not implemented yet" \
-	"modes not built yet are refused, not ignored"
+write_conf "intercept: { hosts: [qyapi.weixin.qq.com] }" transparent
+ww_like "$(check)" "intercept\.ca\.cert: required key missing" \
+	"intercepting hosts without an interception CA fails -t"
 
 ww_done
