@@ -26,7 +26,7 @@ if [ "${WW_FAULT_LONG:-0}" = 1 ]; then
 else
 	phase=2 uploads=72
 fi
-ww_plan 20
+ww_plan 19
 
 mounts=()
 fault_cleanup() {
@@ -155,7 +155,7 @@ if [ "${WW_FAULT_NS:-}" = 1 ] && mkdir -p "$WW_TMP/fs" &&
 	ww_ok "wwjournal verifies the read-only journal" \
 		"$top_builddir/wwjournal" -j "$WW_TMP/ro/journal" verify
 else
-	ww_skip 13 "needs root and a private mount namespace for a tmpfs"
+	ww_skip 14 "needs root and a private mount namespace for a tmpfs"
 fi
 
 # ----------------------------------------------------- 3. map growth
