@@ -80,6 +80,7 @@ struct policy {
 	struct rule_set *rs;
 	uint32_t *match_node; /* per rule */
 	uint32_t *unless_node;
+	uint8_t *always; /* per rule: may match without any hit (not, min 0) */
 	struct pat *pats;
 	size_t npats;
 	uint32_t *leaf_of; /* CSR edges, by pattern */
@@ -123,6 +124,9 @@ policy_errors_free(struct policy_errors *e)
 }
 
 /* ---- compile ---- */
+
+static int eval_node(const struct policy *p, const uint8_t *leafhit,
+                     uint32_t n);
 
 struct build {
 	struct policy *p;
@@ -647,6 +651,7 @@ policy_free(struct policy *p)
 	free(p->text);
 	free(p->match_node);
 	free(p->unless_node);
+	free(p->always);
 	free(p->pats);
 	free(p->leaf_of);
 	free(p->leaves);
@@ -654,6 +659,29 @@ policy_free(struct policy *p)
 	free(p->kid_of);
 	free(p->dets);
 	free(p);
+}
+
+/*
+ * Which rules may match a message without a single hit: evaluate each
+ * match condition with every leaf as it is when nothing was found (a
+ * detector leaf with min_count 0 holds, every other leaf does not).
+ */
+static int
+build_always(struct policy *p)
+{
+	uint8_t *none = calloc(p->nleaves + 1, 1);
+
+	p->always = calloc(p->rs->nrules + 1, 1);
+	if (none == NULL || p->always == NULL) {
+		free(none);
+		return WW_ENOMEM;
+	}
+	for (size_t l = 0; l < p->nleaves; l++)
+		none[l] = p->leaves[l].is_det && p->leaves[l].min_count == 0;
+	for (size_t i = 0; i < p->rs->nrules; i++)
+		p->always[i] = (uint8_t)eval_node(p, none, p->match_node[i]);
+	free(none);
+	return WW_OK;
 }
 
 static int
@@ -667,6 +695,8 @@ policy_compile(struct policy *p, struct rule_errors *errs)
 	if ((rc = build_rules(&b)) != WW_OK)
 		goto out;
 	if ((rc = build_csr(&b)) != WW_OK)
+		goto out;
+	if ((rc = build_always(p)) != WW_OK)
 		goto out;
 	rc = build_db(&b);
 out:
@@ -853,7 +883,9 @@ struct policy_scratch {
 	size_t ndvals, dvcap;
 	unsigned *detn; /* per detector: distinct valid values */
 	uint8_t *leafhit;
-	uint8_t *matched; /* per rule */
+	uint8_t *matched;  /* per rule */
+	uint8_t *excluded; /* per rule: matched, then excluded by unless */
+	uint8_t *cand;     /* per rule: some leaf was hit */
 	size_t leafcap, detcap, rulecap;
 	size_t norm_end; /* where the stripped view starts in buf */
 	int oom;         /* the match callback ran out of memory */
@@ -874,6 +906,12 @@ scratch_grow(struct policy_scratch *s, const struct policy *p)
 	s->detcap = c;
 	c = s->rulecap;
 	if (grow(&s->matched, &c, p->rs->nrules + 1, 1))
+		return WW_ENOMEM;
+	c = s->rulecap;
+	if (grow(&s->excluded, &c, p->rs->nrules + 1, 1))
+		return WW_ENOMEM;
+	c = s->rulecap;
+	if (grow(&s->cand, &c, p->rs->nrules + 1, 1))
 		return WW_ENOMEM;
 	s->rulecap = c;
 	return WW_OK;
@@ -926,6 +964,8 @@ policy_scratch_free(struct policy_scratch *s)
 	free(s->detn);
 	free(s->leafhit);
 	free(s->matched);
+	free(s->excluded);
+	free(s->cand);
 	free(s);
 }
 
@@ -1190,11 +1230,16 @@ judge_hits(const struct policy *p, struct policy_scratch *s, size_t nparts)
 	}
 	if ((rc = judge_validate(p, s, ndet)) != WW_OK)
 		return rc;
+	memset(s->cand, 0, p->rs->nrules);
 	for (size_t i = 0; i < s->nhits; i++) {
 		const struct pat *pt = &p->pats[s->hits[i].pat];
 
-		for (uint32_t e = 0; e < pt->edge_n; e++)
-			s->leafhit[p->leaf_of[pt->edge_off + e]] = 1;
+		for (uint32_t e = 0; e < pt->edge_n; e++) {
+			uint32_t l = p->leaf_of[pt->edge_off + e];
+
+			s->leafhit[l] = 1;
+			s->cand[p->leaves[l].rule] = 1;
+		}
 	}
 	for (size_t l = 0; l < p->nleaves; l++)
 		if (p->leaves[l].is_det)
@@ -1206,23 +1251,23 @@ judge_hits(const struct policy *p, struct policy_scratch *s, size_t nparts)
 /* ---- judge: rules ---- */
 
 static int
-eval_node(const struct policy *p, const struct policy_scratch *s, uint32_t n)
+eval_node(const struct policy *p, const uint8_t *leafhit, uint32_t n)
 {
 	const struct node *nd = &p->nodes[n];
 
 	switch (nd->kind) {
 	case NODE_LEAF:
-		return s->leafhit[nd->first];
+		return leafhit[nd->first];
 	case NODE_NOT:
-		return !eval_node(p, s, p->kid_of[nd->first]);
+		return !eval_node(p, leafhit, p->kid_of[nd->first]);
 	case NODE_ANY:
 		for (uint32_t i = 0; i < nd->n; i++)
-			if (eval_node(p, s, p->kid_of[nd->first + i]))
+			if (eval_node(p, leafhit, p->kid_of[nd->first + i]))
 				return 1;
 		return 0;
 	default:
 		for (uint32_t i = 0; i < nd->n; i++)
-			if (!eval_node(p, s, p->kid_of[nd->first + i]))
+			if (!eval_node(p, leafhit, p->kid_of[nd->first + i]))
 				return 0;
 		return 1;
 	}
@@ -1297,6 +1342,10 @@ scope_ok(const struct rule *r, const Ww__Message *m)
 	return 1;
 }
 
+/*
+ * Evaluate the rules.  A rule none of whose leaves was hit is decided at
+ * compile time (policy->always), so most rules cost nothing per message.
+ */
 static void
 judge_rules(const struct policy *p, struct policy_scratch *s,
             const Ww__Message *msg)
@@ -1304,10 +1353,15 @@ judge_rules(const struct policy *p, struct policy_scratch *s,
 	for (size_t i = 0; i < p->rs->nrules; i++) {
 		const struct rule *r = &p->rs->rules[i];
 
-		s->matched[i] = scope_ok(r, msg) &&
-		                eval_node(p, s, p->match_node[i]) &&
-		                (p->unless_node[i] == NONE ||
-		                 !eval_node(p, s, p->unless_node[i]));
+		s->matched[i] = s->excluded[i] = 0;
+		if ((!s->cand[i] && !p->always[i]) || !scope_ok(r, msg) ||
+		    !eval_node(p, s->leafhit, p->match_node[i]))
+			continue;
+		if (p->unless_node[i] != NONE &&
+		    eval_node(p, s->leafhit, p->unless_node[i]))
+			s->excluded[i] = 1;
+		else
+			s->matched[i] = 1;
 	}
 }
 
@@ -1518,6 +1572,13 @@ judge_redact(const struct policy *p, const Ww__Message *msg, struct span *sp,
 	}
 	*out = red;
 	return WW_OK;
+}
+
+int
+policy_rule_excluded(const struct policy *p, const struct policy_scratch *s,
+                     size_t i)
+{
+	return i < p->rs->nrules && i < s->rulecap && s->excluded[i];
 }
 
 void

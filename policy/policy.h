@@ -79,6 +79,16 @@ int policy_judge(const struct policy *p, struct policy_scratch *s,
 void policy_redacted_free(char **redacted, size_t n);
 
 /*
+ * After policy_judge() returned WW_OK with s, and until s judges again:
+ * did rule i (< policy_rule_count(p)) have its scope and match condition
+ * hold but its unless condition exclude it?  1 or 0 (also 0 when i is out
+ * of range).  The verdict lists only rules that matched; this tells an
+ * officer (wwpolicy explain) which ones an exception silenced.
+ */
+int policy_rule_excluded(const struct policy *p, const struct policy_scratch *s,
+                         size_t i);
+
+/*
  * For benchmarks (bench/bench_policy, `wwpolicy bench`): scan buf[0..len)
  * (already normalized text, e.g. from normalize_str(); it must be valid
  * UTF-8, which vectorscan's UTF-8 mode assumes) once with p's database,

@@ -237,6 +237,47 @@ test_unless_and_conditions(void **state)
 	policy_unref(p);
 }
 
+/*
+ * A rule that matches when something is absent matches a message with no
+ * hits at all (rules without hits are skipped per message, but not these),
+ * and policy_rule_excluded() names the rules an unless silenced.
+ */
+static void
+test_absence_and_excluded(void **state)
+{
+	struct policy *p = load(HEAD "  - id: no-ticket\n"
+	                             "    match: {not: {regex: 'inc-\\d+'}}\n"
+	                             "    action: alert\n"
+	                             "  - id: secret\n"
+	                             "    match: {keywords: [secret]}\n"
+	                             "    unless: {keywords: [public]}\n"
+	                             "    action: block\n"
+	                             "  - id: other\n"
+	                             "    match: {keywords: [other]}\n"
+	                             "    action: block\n");
+	Ww__Message *m = msg_new("message/send", "secret but public", NULL);
+	struct policy_scratch *s = NULL;
+	Ww__Verdict *v = NULL;
+
+	(void)state;
+	assert_int_equal(action_of(p, "hello"), WW__ACTION__ALERT);
+	assert_int_equal(action_of(p, "see inc-42"), WW__ACTION__ALLOW);
+	assert_int_equal(action_of(p, "secret"), WW__ACTION__BLOCK);
+	assert_int_equal(policy_scratch_new(p, &s), WW_OK);
+	assert_int_equal(policy_judge(p, s, m, &v, NULL), WW_OK);
+	assert_int_equal(v->action, WW__ACTION__ALERT);
+	assert_string_equal(policy_rule_id(p, 1), "secret");
+	assert_int_equal(policy_rule_excluded(p, s, 0), 0);
+	assert_int_equal(policy_rule_excluded(p, s, 1), 1);
+	assert_int_equal(policy_rule_excluded(p, s, 2), 0);
+	assert_int_equal(policy_rule_excluded(p, s, 3), 0);
+	assert_null(policy_rule_id(p, 3));
+	protobuf_c_message_free_unpacked(&v->base, NULL);
+	message_free(m);
+	policy_scratch_free(s);
+	policy_unref(p);
+}
+
 static void
 test_redaction(void **state)
 {
@@ -441,8 +482,9 @@ test_detector_value_followed_by_text(void **state)
 	(void)state;
 	assert_int_equal(action_of(p, "卡 4111111111111111 12月到期"),
 	                 WW__ACTION__BLOCK);
-	assert_int_equal(action_of(p, "IBAN DE89 3704 0044 0532 0130 00 to Anna"),
-	                 WW__ACTION__BLOCK);
+	assert_int_equal(
+	    action_of(p, "IBAN DE89 3704 0044 0532 0130 00 to Anna"),
+	    WW__ACTION__BLOCK);
 	assert_int_equal(action_of(p, "卡 4111111111111112 12月到期"),
 	                 WW__ACTION__ALLOW); /* Luhn fails */
 	policy_unref(p);
@@ -661,6 +703,7 @@ main(void)
 	    cmocka_unit_test(test_block_and_verdict_fields),
 	    cmocka_unit_test(test_precedence_and_monitor),
 	    cmocka_unit_test(test_unless_and_conditions),
+	    cmocka_unit_test(test_absence_and_excluded),
 	    cmocka_unit_test(test_redaction),
 	    cmocka_unit_test(test_whole_words),
 	    cmocka_unit_test(test_ignore_separators),
