@@ -317,9 +317,12 @@ cb_elapsed_us(const struct timespec *since)
 {
 	struct timespec now;
 
+	int64_t us;
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000u +
-	       (uint64_t)(now.tv_nsec - since->tv_nsec) / 1000;
+	us = (int64_t)(now.tv_sec - since->tv_sec) * 1000000 +
+	     (int64_t)(now.tv_nsec - since->tv_nsec) / 1000;
+	return us > 0 ? (uint64_t)us : 0;
 }
 
 static int
@@ -444,6 +447,7 @@ static void
 cbx_reply(struct callback_exchange *x, const struct http_response *resp)
 {
 	uint64_t total = cb_elapsed_us(&x->t0);
+	uint64_t own = total > x->upstream_us ? total - x->upstream_us : 0;
 
 	if (!x->replied && !x->detached)
 		x->reply_cb(resp, x->reply_arg);
@@ -452,8 +456,7 @@ cbx_reply(struct callback_exchange *x, const struct http_response *resp)
 	/* What the gateway itself added: WeCom allows 5 s (1 s to verify). */
 	log_info("callback %s %s: status %d, gateway %llu us, receiver %llu us",
 	         x->method, x->route->path, resp->status,
-	         (unsigned long long)(total - x->upstream_us),
-	         (unsigned long long)x->upstream_us);
+	         (unsigned long long)own, (unsigned long long)x->upstream_us);
 }
 
 static void
