@@ -83,7 +83,7 @@ callback: { max_skew: 300 }
 CONF
 }
 
-ww_plan 25
+ww_plan 28
 
 # 0. a key file others can read is refused at start
 cp "$WW_TMP/keys/aeskey" "$WW_TMP/keys/open"
@@ -92,7 +92,19 @@ write_conf "$WW_TMP/keys/open"
 out=$(timeout 20 "$top_builddir/wwgate" -c "$conf" 2>&1)
 ww_like "$out" 'others may read it' "a world-readable key file is refused"
 
+# configuration mistakes name the route and the key
 write_conf "$WW_TMP/keys/aeskey"
+sed -e 's|^    token_file: .*|    token_env: WW_NO_SUCH_VAR\n&|' \
+	-e 's|path: /wecom/replying|path: /wecom/callback|' "$conf" >"$WW_TMP/bad.yaml"
+out=$("$top_builddir/wwgate" -t -c "$WW_TMP/bad.yaml" 2>&1)
+ww_like "$out" 'callbacks\[0\].*exactly one of token_file, token_env' \
+	"a route with two Token sources is refused"
+sed 's|forward_to: http://127.0.0.1:\([0-9]*\)/cb|forward_to: ftp://127.0.0.1:\1/cb|' \
+	"$conf" >"$WW_TMP/bad2.yaml"
+ww_like "$("$top_builddir/wwgate" -t -c "$WW_TMP/bad2.yaml" 2>&1)" \
+	'forward_to: expected http://host' "a non-http receiver is refused"
+ww_like "$out" 'path /wecom/callback is already a route' "a duplicate path is refused"
+
 ww_start_gateway "$conf" || ww_bail "wwgate did not start"
 url=https://127.0.0.1:$port
 wwj() { "$top_builddir/wwjournal" -j "$journal" "$@"; }
