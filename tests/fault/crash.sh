@@ -22,7 +22,7 @@ if [ "${WW_FAULT_LONG:-0}" = 1 ]; then
 else
 	trials=${WW_CRASH_TRIALS:-5} threads=12
 fi
-ww_plan $((trials + 10))
+ww_plan $((trials + 11))
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -123,6 +123,9 @@ ww_is "$(wc -w <<<"$dup")" 0 "no marker journaled or forwarded twice"
 # claimed refused
 bad=$(join "$WW_TMP/up.txt" "$WW_TMP/journal.txt" | awk '$3 == "refused"')
 ww_is "$(wc -w <<<"$bad")" 0 "(d) nothing upstream saw has an outcome 'not forwarded'"
+lie=$(awk '$3 == "forwarded" { print $1 }' "$WW_TMP/journal.txt" |
+	comm -23 - "$WW_TMP/up.txt")
+ww_is "$(wc -w <<<"$lie")" 0 "every OUTCOME 'forwarded' was seen upstream"
 ww_ok "(d) outcome unknown is a null outcome in the export" \
 	test "$(jq -c 'select(.kind == "REQUEST" and .outcome == null)' \
 		"$WW_TMP/export.jsonl" | wc -l)" = "$n_unknown"
