@@ -83,7 +83,7 @@ callback: { max_skew: 300 }
 CONF
 }
 
-ww_plan 28
+ww_plan 34
 
 # 0. a key file others can read is refused at start
 cp "$WW_TMP/keys/aeskey" "$WW_TMP/keys/open"
@@ -172,6 +172,25 @@ ww_is "$(ww_fake_count recv)" 2 "and never reaches the receiver"
 ww_like "$(last_callback)" 'bad signature' "and is recorded"
 ww_ok "with its refusal" journal_has 'OUTCOME.*not forwarded \(invalid signature'
 
+
+# 4b. hostile content: an entity bomb inside a valid callback, bad base64
+printf '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]><xml><MsgType>text</MsgType><Content>&lol2;</Content></xml>' |
+	make_cb bomb "$now" || ww_bail "wecom-callback failed"
+out=$(post /wecom/callback "$(cat "$WW_TMP/bomb.q")" "$WW_TMP/bomb.xml")
+ww_like "$out" ' 400$' "an entity bomb is refused"
+ww_like "$(last_callback)" 'DOCTYPE refused' "and recorded with the reason"
+sed 's|<Encrypt><!\[CDATA\[|&*|' "$WW_TMP/text.xml" >"$WW_TMP/b64.xml"
+out=$(post /wecom/callback "$(cat "$WW_TMP/text.q")" "$WW_TMP/b64.xml")
+ww_like "$out" ' 403$' "an altered Encrypt fails its signature"
+enc='bm90*YmFzZTY0'
+sig=$(printf '%s\n' "$TOKEN" "$now" 99 "$enc" | LC_ALL=C sort | tr -d '\n' |
+	openssl dgst -sha1 -r | cut -c1-40)
+printf '<xml><ToUserName>%s</ToUserName><Encrypt><![CDATA[%s]]></Encrypt></xml>' \
+	"$CORP" "$enc" >"$WW_TMP/b64s.xml"
+out=$(post /wecom/callback "msg_signature=$sig&timestamp=$now&nonce=99" "$WW_TMP/b64s.xml")
+ww_like "$out" ' 400$' "bad base64 under a good signature is refused"
+ww_like "$(last_callback)" 'bad base64' "and recorded with the reason"
+ww_is "$(ww_fake_count recv)" 2 "none of them reaches the receiver"
 
 # 5. an inbound block rule: the receiver never sees it, WeCom gets success
 printf '<xml><ToUserName>%s</ToUserName><FromUserName>wangwu</FromUserName><MsgType>text</MsgType><Content>the Falcon numbers</Content><AgentID>1000002</AgentID></xml>' \
