@@ -125,6 +125,7 @@ sni_parse(const uint8_t *buf, size_t len, char name[SNI_NAME_MAX])
 {
 	struct sni_cur rec, hs;
 	size_t rlen, hlen;
+	enum sni_result r;
 
 	name[0] = '\0';
 	if (len >= 1 && buf[0] != 0x16)
@@ -146,7 +147,10 @@ sni_parse(const uint8_t *buf, size_t len, char name[SNI_NAME_MAX])
 	rec.p += 4;
 	if (sni_sub(&rec, hlen, &hs) != 0 || rec.p != rec.end)
 		return SNI_BAD; /* spans records, or trailing bytes */
-	return sni_hello(&hs, name);
+	r = sni_hello(&hs, name);
+	if (r != SNI_FOUND)
+		name[0] = '\0'; /* a name seen before a later error */
+	return r;
 }
 
 const char *
