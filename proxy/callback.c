@@ -695,24 +695,27 @@ cbx_refuse(struct callback_exchange *x, int status, const char *text)
 	}
 }
 
-static void
-cbx_judge(struct callback_exchange *x, const Ww__Message *msg,
-          Ww__Verdict **verdict, int *blocked)
+static int
+cbx_judge(struct callback_exchange *x, const struct policy *policy,
+          const Ww__Message *msg, Ww__Verdict **verdict, int *blocked)
 {
 	int rc;
 
 	*verdict = NULL;
 	*blocked = 0;
-	if (x->policy == NULL)
-		return;
-	rc = policy_judge(x->policy, x->env->scratch, msg, verdict, NULL);
+	if (policy == NULL)
+		return WW_OK;
+	rc = policy_judge(policy, x->env->scratch, msg, verdict, NULL);
 	if (rc != WW_OK || *verdict == NULL) {
-		/* not judged: fail closed, WeCom retries later */
 		log_warnx("callback: policy failed: %s", ww_strerror(rc));
-		cbx_refuse(x, 503, "gateway internal failure");
-		return;
+		if (*verdict != NULL)
+			protobuf_c_message_free_unpacked(&(*verdict)->base,
+			                                 NULL);
+		*verdict = NULL;
+		return rc != WW_OK ? rc : WW_EINVAL;
 	}
 	*blocked = (*verdict)->action == WW__ACTION__BLOCK;
+	return WW_OK;
 }
 
 /* Check the time window; 1 when the callback is fresh. */
@@ -820,7 +823,9 @@ cbx_prepare_post(struct callback_exchange *x, Ww__Message **msg,
 	    record_set_str(&(*msg)->decode_error, reason) != WW_OK)
 		return WW_ENOMEM;
 	if (x->refuse_status == 0)
-		cbx_judge(x, *msg, verdict, &x->blocked);
+		if (cbx_judge(x, x->policy, *msg, verdict, &x->blocked) !=
+		    WW_OK) /* not judged: fail closed, WeCom retries later */
+			cbx_refuse(x, 503, "gateway internal failure");
 	return WW_OK;
 }
 
@@ -928,7 +933,10 @@ cbx_passive_reply(struct callback_exchange *x)
 		                     sizeof(err));
 		free(plain);
 		if (msg != NULL && rc == WW_OK)
-			cbx_judge(x, msg, &verdict, &x->reply_drop);
+			/* the policy in force now: the scratch follows it */
+			if (cbx_judge(x, x->env->policy, msg, &verdict,
+			              &x->reply_drop) != WW_OK)
+				x->reply_drop = 1; /* not judged: not sent */
 	} else if (cb_error_message("callback/reply", err, &msg) == WW_OK) {
 		msg->direction = WW__DIRECTION__OUTBOUND;
 	}
