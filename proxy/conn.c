@@ -23,7 +23,9 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "ww.h"
 #include "log.h"
@@ -58,8 +60,9 @@ struct conn {
 	char addr[INET6_ADDRSTRLEN];
 	unsigned port;
 	char sni[256];
-	char host[256]; /* conn_origin: intercepted host, or "" */
-	char user[128]; /* conn_origin: proxy user, or "" */
+	char host[256];    /* conn_origin: intercepted host, or "" */
+	char user[128];    /* conn_origin: proxy user, or "" */
+	char subject[256]; /* verified client certificate (client_ca), or "" */
 	int tls, handshaken;
 	int no_more;   /* read no further request */
 	int closing;   /* close once the owed answers are written */
@@ -333,12 +336,13 @@ static void
 conn_dispatch(struct conn *c)
 {
 	const struct http_request *req = http1_request(c->reader);
-	struct exchange_client client = {.address = c->addr,
-	                                 .port = c->port,
-	                                 .sni = c->sni[0] ? c->sni : NULL,
-	                                 .host = c->host[0] ? c->host : NULL,
-	                                 .proxy_user =
-	                                     c->user[0] ? c->user : NULL};
+	struct exchange_client client = {
+	    .address = c->addr,
+	    .port = c->port,
+	    .sni = c->sni[0] ? c->sni : NULL,
+	    .cert_subject = c->subject[0] ? c->subject : NULL,
+	    .host = c->host[0] ? c->host : NULL,
+	    .proxy_user = c->user[0] ? c->user : NULL};
 	struct exchange *ex = NULL;
 	struct callback_exchange *cbx = NULL;
 	struct slot *s = conn_slot_new(c);
@@ -471,6 +475,29 @@ conn_on_write(struct bufferevent *bev, void *arg)
 		event_active(c->kick, EV_TIMEOUT, 1);
 }
 
+/*
+ * A client certificate is only there when the listener has client_ca,
+ * which makes OpenSSL verify it during the handshake: its subject is then
+ * the client's identity for the journal.
+ */
+static void
+conn_peer_subject(struct conn *c, SSL *ssl)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	BIO *b;
+	int n;
+
+	if (peer == NULL || SSL_get_verify_result(ssl) != X509_V_OK ||
+	    (b = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	if (X509_NAME_print_ex(b, X509_get_subject_name(peer), 0,
+	                       XN_FLAG_RFC2253) >= 0) {
+		n = BIO_read(b, c->subject, (int)sizeof(c->subject) - 1);
+		c->subject[n > 0 ? n : 0] = '\0';
+	}
+	BIO_free(b);
+}
+
 static void
 conn_on_handshake(struct conn *c)
 {
@@ -482,6 +509,8 @@ conn_on_handshake(struct conn *c)
 		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	if (sni != NULL)
 		snprintf(c->sni, sizeof(c->sni), "%s", sni);
+	if (ssl != NULL)
+		conn_peer_subject(c, ssl);
 	if (c->host[0] != '\0' &&
 	    (sni == NULL || strcasecmp(sni, c->host) != 0)) {
 		conn_log_info(c, "SNI does not name the intercepted host %s",

@@ -164,6 +164,29 @@ wwgate_policy(const char *file, struct policy **out)
 	return rc;
 }
 
+/*
+ * listen[].client_ca: clients must present a certificate that verifies
+ * against these CAs (the handshake fails otherwise); conn.c journals its
+ * subject as the client's identity.
+ */
+static int
+wwgate_client_ca(SSL_CTX *ctx, const char *file, char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) * names;
+
+	if (file == NULL)
+		return WW_OK;
+	if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1 ||
+	    (names = SSL_load_client_CA_file(file)) == NULL) {
+		snprintf(err, errlen, "client_ca: cannot load %s", file);
+		return WW_EINVAL;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(
+	    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return WW_OK;
+}
+
 /* Build a TLS context per listener into tls[]; report every failure. */
 static int
 wwgate_tls(const struct conf *conf, SSL_CTX **tls)
@@ -175,12 +198,21 @@ wwgate_tls(const struct conf *conf, SSL_CTX **tls)
 		const struct conf_listen *l = &conf->listen[i];
 
 		tls[i] = NULL;
+		if (l->client_ca != NULL &&
+		    (l->mode != CONF_MODE_REVERSE || l->tls.cert == NULL)) {
+			log_warnx("%s:%d: listen[%zu].client_ca: only for "
+			          "reverse-mode TLS listeners in this version",
+			          conf->file, l->where.line, i);
+			rc = WW_EINVAL;
+		}
 		/* Explicit: plain CONNECT; both: TLS per host (hostclass). */
 		if (l->mode != CONF_MODE_REVERSE)
 			continue;
 		if (l->tls.cert == NULL)
 			continue;
-		if (tls_ctx_new(&l->tls, &tls[i], err, sizeof(err)) != WW_OK) {
+		if (tls_ctx_new(&l->tls, &tls[i], err, sizeof(err)) != WW_OK ||
+		    wwgate_client_ca(tls[i], l->client_ca, err, sizeof(err)) !=
+		        WW_OK) {
 			log_warnx("%s:%d: listen[%zu].tls: %s", conf->file,
 			          l->where.line, i, err);
 			rc = WW_EINVAL;
