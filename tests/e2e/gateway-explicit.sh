@@ -47,7 +47,7 @@ intercept:
   ca: { cert: $WW_TMP/ica/ca.crt, key: $WW_TMP/ica/ca.key }
   hosts: [$ihost, "*.work.$ihost"]
 passthrough:
-  hosts: [$phost]
+  hosts: [$phost, localhost]
 default: refuse
 journal: { path: $journal, sync: full }
 policy: { file: $WW_TMP/policy.yaml }
@@ -123,6 +123,14 @@ ww_ok "a TUNNEL record for the passthrough connection" test -n "$pt"
 ww_ok "with bytes both ways" test "$(printf '%s' "$pt" | jq '.tunnel.bytes_up > 100 and .tunnel.bytes_down > 100')" = true
 ww_is "$(printf '%s' "$pt" | jq -r .tunnel.original_dst)" "127.0.0.1:$(ww_fake_port pt)" \
 	"and the destination it was spliced to"
+
+# a passthrough host without a resolve entry is looked up (evdns); nothing
+# listens on localhost:443, so the CONNECT fails after the lookup: 502
+ww_is "$(connect_code "$proxy" https://localhost/)" 502 \
+	"passthrough to a name that is resolved but does not answer: 502"
+sleep 0.3
+ww_like "$(wwj list --json --kind tunnel)" '"host":"localhost","original_dst":"[^"]*:443"[^}]*"end_reason":"connect failed"' \
+	"and recorded with the address it tried"
 
 # --- refuse
 ww_is "$(connect_code "$proxy" https://evil.example.org/)" 403 "any other host: 403"
