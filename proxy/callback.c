@@ -916,8 +916,10 @@ cbx_passive_reply(struct callback_exchange *x)
 	char err[200] = "";
 	int rc;
 
+	/* XML or JSON (wecom-api.md 5.6, 5.7) */
 	if (x->rbody_len == 0 ||
-	    memmem(x->rbody, x->rbody_len, "<Encrypt>", 9) == NULL)
+	    (memmem(x->rbody, x->rbody_len, "<Encrypt>", 9) == NULL &&
+	     memmem(x->rbody, x->rbody_len, "\"encrypt\"", 9) == NULL))
 		return 0;
 	rc = callback_parse_envelope(x->rbody, x->rbody_len, &envl, err,
 	                             sizeof(err));

@@ -3,7 +3,9 @@
  *
  * One expat pass collects the leaf elements (path, text, and where the
  * text sits in the input, so secrets can be replaced in the stored body);
- * the decoder then maps them.  Expat is told the input is UTF-8 whatever
+ * the decoder then maps them.  The JSON variant (wecom-api.md 5.7) fills
+ * the same leaves from a jansson tree, its lowercase names mapped to the
+ * XML ones.  Expat is told the input is UTF-8 whatever
  * the XML declaration says, and any DOCTYPE stops the parser: with no DTD
  * there is no entity to expand, internal or external.
  */
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include <expat.h>
+#include <jansson.h>
 
 #include "ww.h"
 #include "store/callback.h"
@@ -39,7 +42,9 @@ struct walk {
 	char *text;
 	size_t text_len, text_cap;
 	size_t content_start;
-	int failed; /* WW_EPARSE or WW_ENOMEM once a handler gave up */
+	int failed;     /* WW_EPARSE or WW_ENOMEM once a handler gave up */
+	json_t *json;   /* the JSON variant's tree, or NULL */
+	int json_dirty; /* a secret in it was replaced by its digest */
 	char err[160];
 };
 
@@ -205,18 +210,28 @@ walk_clear(struct walk *w)
 	free(w->text);
 	if (w->p != NULL)
 		XML_ParserFree(w->p);
+	json_decref(w->json);
 	memset(w, 0, sizeof(*w));
 }
 
-/* Parse xml into w (walk_clear it in every case). */
+static int walk_json(struct walk *w, const uint8_t *buf, size_t len, char *err,
+                     size_t errlen);
+
+/* Parse xml (or JSON: it starts with '{') into w (walk_clear it always). */
 static int
 walk_run(struct walk *w, const uint8_t *xml, size_t len, char *err,
          size_t errlen)
 {
+	size_t i = 0;
+
 	memset(w, 0, sizeof(*w));
 	if (len > CALLBACK_MAX_XML)
 		return ww_fail(WW_EPARSE, err, errlen, "XML over %u bytes",
 		               CALLBACK_MAX_XML);
+	while (i < len && strchr(" \t\r\n", xml[i]) != NULL && xml[i] != 0)
+		i++;
+	if (i < len && xml[i] == '{')
+		return walk_json(w, xml, len, err, errlen);
 	w->p = XML_ParserCreate("UTF-8");
 	if (w->p == NULL)
 		return ww_fail(WW_ENOMEM, err, errlen, "out of memory");
@@ -250,8 +265,9 @@ name_in(const char *path, const char *const *list, size_t n)
 }
 
 static const char *const secret_names[] = {
-    "WelcomeCode", "ResponseCode",  "Token", "AuthCode",
-    "SuiteTicket", "PermanentCode", "Code",
+    "WelcomeCode",   "ResponseCode",  "Token", "AuthCode",
+    "SuiteTicket",   "PermanentCode", "Code",  "response_url",
+    "response_code", "token",
 };
 
 /* Ids, enums, numbers and coordinates: not human text. */
@@ -276,7 +292,135 @@ static const char *const opaque_names[] = {
     "MsgSignature",   "Nonce",          "Seq",
     "NewUserID",      "SpNo",           "StatuChangeEvent",
     "TemplateId",     "ThirdNo",        "OpenSpName",
+    "chattype",       "userid",         "corpid",
+    "aibotid",        "msgid",          "chatid",
 };
+
+/* JSON names (5.7, AI bots) mapped to the XML ones. */
+static const char *const json_alias[][2] = {
+    {"tousername", "ToUserName"},    {"encrypt", "Encrypt"},
+    {"agentid", "AgentID"},          {"msgsignature", "MsgSignature"},
+    {"timestamp", "TimeStamp"},      {"nonce", "Nonce"},
+    {"msgtype", "MsgType"},          {"msgid", "MsgId"},
+    {"from.userid", "FromUserName"}, {"chatid", "ChatId"},
+    {"aibotid", "ToUserName"},       {"event.eventtype", "Event"},
+};
+
+static int
+json_leaf(struct walk *w, json_t *v)
+{
+	char num[32];
+	const char *text = num;
+
+	if (json_is_string(v)) {
+		text = json_string_value(v);
+		w->text_len = json_string_length(v);
+	} else if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		         json_integer_value(v));
+	} else if (json_is_real(v)) {
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+	} else if (json_is_boolean(v)) {
+		snprintf(num, sizeof(num), "%s",
+		         json_is_true(v) ? "true" : "false");
+	} else {
+		return WW_OK; /* null */
+	}
+	if (!json_is_string(v))
+		w->text_len = strlen(num);
+	if (w->n >= CALLBACK_MAX_FIELDS)
+		return WW_EPARSE;
+	free(w->text);
+	w->text = malloc(w->text_len + 1);
+	if (w->text == NULL)
+		return WW_ENOMEM;
+	memcpy(w->text, text, w->text_len);
+	w->text_cap = w->text_len + 1;
+	for (size_t i = 0; i < WW_NELEM(json_alias); i++) {
+		if (strcmp(w->path, json_alias[i][0]) == 0) {
+			char saved[PATH_MAX_LEN];
+			int rc;
+
+			memcpy(saved, w->path, sizeof(saved));
+			snprintf(w->path, sizeof(w->path), "%s",
+			         json_alias[i][1]);
+			rc = walk_add(w, 0);
+			memcpy(w->path, saved, sizeof(saved));
+			return rc;
+		}
+	}
+	return walk_add(w, 0);
+}
+
+/* Secrets in the tree become their digests (the stored body). */
+static int
+json_scrub(struct walk *w, const struct secret *key, json_t *v)
+{
+	char dg[SECRET_DIGEST_LEN];
+
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    !name_in(w->path, secret_names, WW_NELEM(secret_names)))
+		return WW_OK;
+	secret_digest(key, json_string_value(v), json_string_length(v), dg);
+	w->json_dirty = 1;
+	return json_string_set(v, dg) == 0 ? WW_OK : WW_ENOMEM;
+}
+
+static int
+json_walk(struct walk *w, const struct secret *key, json_t *v, int depth)
+{
+	size_t len = strlen(w->path), i;
+	const char *k;
+	json_t *c;
+	int rc;
+
+	if (depth > CALLBACK_MAX_DEPTH)
+		return WW_EPARSE;
+	/* key: the scrubbing pass; NULL: the pass that collects leaves */
+	if (!json_is_object(v) && !json_is_array(v))
+		return key != NULL ? json_scrub(w, key, v) : json_leaf(w, v);
+	json_object_foreach(v, k, c)
+	{
+		if (snprintf(w->path + len, sizeof(w->path) - len, "%s%s",
+		             len > 0 ? "." : "",
+		             k) >= (int)(sizeof(w->path) - len))
+			return WW_EPARSE;
+		if ((rc = json_walk(w, key, c, depth + 1)) != WW_OK)
+			return rc;
+		w->path[len] = '\0';
+	}
+	json_array_foreach(v, i, c)
+	{
+		if (snprintf(w->path + len, sizeof(w->path) - len, "[%zu]",
+		             i) >= (int)(sizeof(w->path) - len))
+			return WW_EPARSE;
+		if ((rc = json_walk(w, key, c, depth + 1)) != WW_OK)
+			return rc;
+		w->path[len] = '\0';
+	}
+	return WW_OK;
+}
+
+static int
+walk_json(struct walk *w, const uint8_t *buf, size_t len, char *err,
+          size_t errlen)
+{
+	json_error_t je;
+	int rc;
+
+	w->json =
+	    json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (w->json == NULL || !json_is_object(w->json))
+		return ww_fail(WW_EPARSE, err, errlen, "JSON: %s",
+		               w->json == NULL ? je.text : "not an object");
+	rc = json_walk(w, NULL, w->json, 0);
+	if (rc == WW_EPARSE)
+		return ww_fail(rc, err, errlen,
+		               "JSON deeper than %d, more than "
+		               "%d fields or too long a name",
+		               CALLBACK_MAX_DEPTH, CALLBACK_MAX_FIELDS);
+	return rc != WW_OK ? ww_fail(rc, err, errlen, "out of memory") : WW_OK;
+}
 
 static const struct field *
 find(const struct walk *w, const char *path)
@@ -295,6 +439,27 @@ value_of(const struct walk *w, const char *path)
 	return f != NULL ? f->value : "";
 }
 
+/* JSON: the tree re-serialized when a secret was in it, else the input. */
+static int
+scrubbed_json(const struct secret *key, struct walk *w, const uint8_t *buf,
+              size_t len, Ww__Message *msg)
+{
+	char *out;
+	int rc;
+
+	w->path[0] = '\0';
+	rc = json_walk(w, key, w->json, 0);
+	if (rc != WW_OK || !w->json_dirty)
+		return rc != WW_OK ? rc
+		                   : record_set_bytes(&msg->body, buf, len);
+	out = json_dumps(w->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (out == NULL)
+		return WW_ENOMEM;
+	rc = record_set_bytes(&msg->body, out, strlen(out));
+	free(out);
+	return rc;
+}
+
 /* The input with every secret's text replaced by its digest. */
 static int
 scrubbed_body(const struct secret *key, const struct walk *w,
@@ -303,6 +468,9 @@ scrubbed_body(const struct secret *key, const struct walk *w,
 	size_t cap = len + 1, n = 0, at = 0;
 	uint8_t *b;
 	int rc;
+
+	if (w->json != NULL)
+		return scrubbed_json(key, (struct walk *)w, xml, len, msg);
 
 	for (size_t i = 0; i < w->n; i++)
 		if (name_in(w->fields[i].path, secret_names,

@@ -8,6 +8,15 @@
  * CALLBACK_MAX_DEPTH, at most CALLBACK_MAX_FIELDS elements; any DOCTYPE
  * (so any entity declaration, internal or external) is refused, so there
  * is nothing to expand.  The root element must be <xml>.
+ *
+ * Input whose first non-blank byte is '{' is the JSON variant
+ * (wecom-api.md 5.7, e.g. AI bots), read with jansson under the same
+ * limits (duplicate keys refused): leaves are named like XML paths
+ * ("text.content", arrays as "[N]") and the lowercase names tousername,
+ * encrypt, agentid, msgsignature, timestamp, nonce, msgtype, msgid,
+ * from.userid, chatid, aibotid and event.eventtype stand for their XML
+ * counterparts.  Secrets there (also response_url) are replaced by
+ * digests in a re-serialized body.
  */
 #ifndef WW_CALLBACK_H
 #define WW_CALLBACK_H

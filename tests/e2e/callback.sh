@@ -83,7 +83,7 @@ callback: { max_skew: 300 }
 CONF
 }
 
-ww_plan 34
+ww_plan 37
 
 # 0. a key file others can read is refused at start
 cp "$WW_TMP/keys/aeskey" "$WW_TMP/keys/open"
@@ -216,6 +216,19 @@ ww_like "$out" ' 200$' "a URL verification is forwarded and answered"
 q=$(sed 's/msg_signature=[0-9a-f]*/msg_signature=1111111111111111111111111111111111111111/' <<<"$q")
 out=$(ww_curl -w ' %{http_code}' "$url/wecom/callback?$q")
 ww_like "$out" ' 403$' "a verification with a bad signature is refused"
+
+# 8. the JSON variant (wecom-api.md 5.7): same crypto, JSON envelope
+printf '{"ToUserName":"%s","FromUserName":"zhaoliu","CreateTime":%s,"MsgType":"text","Content":"json hello","MsgId":"99","AgentID":1000002}' \
+	"$CORP" "$now" | make_cb js "$now" || ww_bail "wecom-callback failed"
+enc=$(sed 's/.*<Encrypt><!\[CDATA\[\([^]]*\)\]\].*/\1/' "$WW_TMP/js.xml")
+printf '{"tousername":"%s","encrypt":"%s","agentid":"1000002"}' "$CORP" "$enc" \
+	>"$WW_TMP/js.json"
+n=$(ww_fake_count recv)
+out=$(post /wecom/callback "$(cat "$WW_TMP/js.q")" "$WW_TMP/js.json")
+ww_is "$out" "success 200" "a JSON-variant callback is answered"
+ww_is "$(ww_fake_count recv)" $((n + 1)) "and forwarded"
+ww_like "$(callbacks | jq -c 'select(.sender == "zhaoliu")')" 'json hello' \
+	"and journaled with its sender and text"
 
 # What the gateway itself added (WeCom allows 5 s; 1 s for verification).
 ww_diag "gateway time per callback (us): $(grep -o 'gateway [0-9]* us' \

@@ -314,6 +314,79 @@ test_envelope(void **state)
 	assert_string_equal(err, "DOCTYPE refused");
 }
 
+static void
+test_json(void **state)
+{
+	static const char sample[] =
+	    "{\"ToUserName\":\"ww1\",\"FromUserName\":\"zhangsan\","
+	    "\"CreateTime\":1409659813,\"MsgType\":\"text\",\"Content\":"
+	    "\"hello\",\"MsgId\":\"4561255354251345929\",\"AgentID\":218}";
+	static const char bot[] =
+	    " {\"msgid\":\"m1\",\"aibotid\":\"bot1\",\"chatid\":\"c9\","
+	    "\"chattype\":\"group\",\"from\":{\"userid\":\"lisi\"},"
+	    "\"response_url\":\"https://x/cb?code=SECRETCODE\","
+	    "\"msgtype\":\"text\",\"text\":{\"content\":\"hi bot\"}}";
+	Ww__Message *m;
+
+	(void)state;
+	m = t_decode(sample, WW__DIRECTION__INBOUND, WW_OK);
+	assert_string_equal(m->sender, "zhangsan");
+	assert_string_equal(m->msgtype, "text");
+	assert_int_equal(m->agent_id, 218);
+	assert_int_equal(m->n_texts, 1);
+	assert_string_equal(t_text(m, "Content"), "hello");
+	assert_memory_equal(m->body.data, sample, strlen(sample));
+	message_free(m);
+
+	m = t_decode(bot, WW__DIRECTION__INBOUND, WW_OK);
+	assert_string_equal(m->sender, "lisi");
+	assert_string_equal(m->recipients->chat_id, "c9");
+	assert_string_equal(m->recipients->users[0], "bot1");
+	assert_int_equal(m->n_texts, 1);
+	assert_string_equal(t_text(m, "text.content"), "hi bot");
+	assert_null(memmem(m->body.data, m->body.len, "SECRETCODE", 10));
+	assert_non_null(memmem(m->body.data, m->body.len, "hmac:", 5));
+	message_free(m);
+
+	message_free(t_decode("{\"MsgType\":\"a\",\"MsgType\":\"b\"}",
+	                      WW__DIRECTION__INBOUND, WW_EPARSE));
+	message_free(t_decode("{\"MsgType\":\"a\",\"x\":[[[[[[[[[[[[[[[[[[1]]]"
+	                      "]]]]]]]]]]]]]]]}",
+	                      WW__DIRECTION__INBOUND, WW_EPARSE));
+	message_free(
+	    t_decode("{\"MsgType\":", WW__DIRECTION__INBOUND, WW_EPARSE));
+}
+
+static void
+test_json_envelope(void **state)
+{
+	static const char post[] =
+	    "{\"tousername\":\"ww1\",\"encrypt\":\"E+/=\",\"agentid\":\"7\"}";
+	static const char reply[] =
+	    "{\"encrypt\":\"E\",\"msgsignature\":\"S\",\"timestamp\":"
+	    "\"123\",\"nonce\":\"N\"}";
+	struct callback_envelope env;
+
+	(void)state;
+	assert_int_equal(callback_parse_envelope((const uint8_t *)post,
+	                                         strlen(post), &env, NULL, 0),
+	                 WW_OK);
+	assert_string_equal(env.to_user, "ww1");
+	assert_string_equal(env.encrypt, "E+/=");
+	assert_string_equal(env.agent_id, "7");
+	callback_envelope_clear(&env);
+	assert_int_equal(callback_parse_envelope((const uint8_t *)reply,
+	                                         strlen(reply), &env, NULL, 0),
+	                 WW_OK);
+	assert_string_equal(env.msg_signature, "S");
+	assert_string_equal(env.timestamp, "123");
+	assert_string_equal(env.nonce, "N");
+	callback_envelope_clear(&env);
+	assert_int_equal(
+	    callback_parse_envelope((const uint8_t *)"{}", 2, &env, NULL, 0),
+	    WW_EPARSE);
+}
+
 int
 main(void)
 {
@@ -325,6 +398,8 @@ main(void)
 	    cmocka_unit_test(test_hostile),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_envelope),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_json_envelope),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

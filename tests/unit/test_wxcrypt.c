@@ -244,6 +244,40 @@ test_official_a2(void **state)
 	wxcrypt_free(c);
 }
 
+/* Official A3: the JSON variant (same crypto, JSON plaintext). */
+static void
+test_official_a3(void **state)
+{
+	static const char enc[] =
+	    "CZWs4CWRpI4VolQlvn4dlEC1alN2MUEY2VklGehgBVLBrlVF7SyT+SV+"
+	    "Toj43l4ayJ9UMG"
+	    "KphktKKmP7B2j/P1ey67XB8PBgS7Wr5/8+w/yWriZv3Vmoo/MH3/"
+	    "1HsIWZrPQ3N2mJrel"
+	    "StIfI2Y8kLKXA7EhfZgZX4o+ffdkZDM76SEl79Ib9mw7TGjZ9Aw/x/"
+	    "A2VjNbV1E8BtEbRx"
+	    "YYcQippYNw7hr8sFfa3nW1xLdxokt8QkRX83vK3DFP2F6TQFPL2Tu98UwhcUpPvdJB"
+	    "uu1"
+	    "/yiOQIScppV3eOuLWEsko=";
+	struct wxcrypt *c;
+	uint8_t *msg;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(
+	    wxcrypt_new("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+	                "wx5823bf96d3bd56c7", &c, NULL, 0),
+	    WW_OK);
+	assert_int_equal(
+	    wxcrypt_open(c, "1409659813", "1372623149", enc,
+	                 "0623cbc5a8cbee5bcc137c70de99575366fc2af3", &msg, &len,
+	                 NULL),
+	    WW_OK);
+	assert_int_equal(len, 164);
+	assert_int_equal(msg[0], '{');
+	free(msg);
+	wxcrypt_free(c);
+}
+
 /* Every length across several 32-byte blocks, receive ids of all sizes. */
 static void
 test_round_trip(void **state)
@@ -365,6 +399,7 @@ main(void)
 	    cmocka_unit_test(test_openssl_vectors),
 	    cmocka_unit_test(test_official),
 	    cmocka_unit_test(test_official_a2),
+	    cmocka_unit_test(test_official_a3),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_bad_keys),
 	    cmocka_unit_test(test_wrong_key),
