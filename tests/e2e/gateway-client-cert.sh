@@ -22,6 +22,7 @@ listen:
     client_ca: $certs/ca.crt
 upstream: { url: $(ww_fake_url up), ca_file: $certs/ca.crt }
 journal: { path: $journal }
+admin: { address: "" }
 policy: { file: $WW_TMP/policy.yaml }
 CONF
 ww_start_gateway "$conf" || ww_bail "wwgate did not start"

@@ -50,6 +50,7 @@ passthrough:
   hosts: [$phost, localhost]
 default: refuse
 journal: { path: $journal, sync: full }
+admin: { address: "" }
 policy: { file: $WW_TMP/policy.yaml }
 limits: { header_timeout_ms: 700 }
 log: { level: debug }

@@ -85,6 +85,7 @@ passthrough:
 default: refuse
 transparent: { no_sni: refuse }
 journal: { path: $journal, sync: full }
+admin: { address: "" }
 policy: { file: $WW_TMP/policy.yaml }
 limits: { handshake_timeout_ms: 1000 }
 log: { level: debug }
