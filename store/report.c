@@ -731,7 +731,11 @@ retro_visit(uint64_t seq, const Ww__Record *rec, const char *err, void *arg)
 	if (!export_is_primary(rec) || rec->message == NULL ||
 	    rec->verdict == NULL || !filter_match(&s->a->filter, rec))
 		return 0;
-	if ((rc = retro_judge(s, seq, rec)) != WW_OK)
+	/* The gateway refuses what it cannot decode: nothing to re-judge. */
+	if (rec->message->decode_error != NULL &&
+	    rec->message->decode_error[0] != '\0')
+		s->failed++;
+	else if ((rc = retro_judge(s, seq, rec)) != WW_OK)
 		return rc;
 	return s->a->limit > 0 && s->judged + s->failed >= s->a->limit ? 1 : 0;
 }
