@@ -29,6 +29,7 @@
 
 #include "ww.h"
 #include "log.h"
+#include "certs/hostlist.h"
 #include "proxy/callback.h"
 #include "proxy/conn.h"
 #include "proxy/http1.h"
@@ -512,7 +513,7 @@ conn_on_handshake(struct conn *c)
 	if (ssl != NULL)
 		conn_peer_subject(c, ssl);
 	if (c->host[0] != '\0' &&
-	    (sni == NULL || strcasecmp(sni, c->host) != 0)) {
+	    (sni == NULL || !hostlist_pattern_match(c->host, sni))) {
 		conn_log_info(c, "SNI does not name the intercepted host %s",
 		              c->host);
 		conn_close(c);
