@@ -30,6 +30,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/admin.h"
 #include "proxy/auth.h"
+#include "proxy/callback.h"
 #include "proxy/conf.h"
 #include "proxy/hostclass.h"
 #include "proxy/identity.h"
@@ -504,6 +505,27 @@ wwgate_modes_free(const struct conf *conf, struct worker_shared *sh)
 	sh->hostclass = NULL;
 }
 
+/* Callback routes: read their secrets as the workers will. */
+static int
+wwgate_callbacks_check(const struct conf *conf)
+{
+	struct event_base *base;
+	struct callback_worker *cw = NULL;
+	char err[512];
+	int rc;
+
+	if (conf->n_callbacks == 0)
+		return WW_OK;
+	if ((base = event_base_new()) == NULL)
+		return WW_ENOMEM;
+	rc = callback_worker_new(base, conf, &cw, err, sizeof(err));
+	if (rc != WW_OK)
+		log_warnx("%s", err);
+	callback_worker_free(cw);
+	event_base_free(base);
+	return rc;
+}
+
 /* Configuration, policy and certificates: what -t checks. */
 static int
 wwgate_check(struct gate *g, const struct opts *o)
@@ -524,6 +546,8 @@ wwgate_check(struct gate *g, const struct opts *o)
 	if (wwgate_tls(g->conf, g->sh.tls) != WW_OK)
 		rc = WW_EINVAL;
 	if (wwgate_modes(g->conf, &g->sh) != WW_OK)
+		rc = WW_EINVAL;
+	if (wwgate_callbacks_check(g->conf) != WW_OK)
 		rc = WW_EINVAL;
 	for (size_t i = 0; i < g->conf->n_apps; i++) {
 		const char *f = g->conf->apps[i].secret_file;

@@ -83,7 +83,7 @@ callback: { max_skew: 300 }
 CONF
 }
 
-ww_plan 37
+ww_plan 38
 
 # 0. a key file others can read is refused at start
 cp "$WW_TMP/keys/aeskey" "$WW_TMP/keys/open"
@@ -91,6 +91,7 @@ chmod 644 "$WW_TMP/keys/open"
 write_conf "$WW_TMP/keys/open"
 out=$(timeout 20 "$top_builddir/wwgate" -c "$conf" 2>&1)
 ww_like "$out" 'others may read it' "a world-readable key file is refused"
+ww_nok "and wwgate -t says so" "$top_builddir/wwgate" -t -c "$conf"
 
 # configuration mistakes name the route and the key
 write_conf "$WW_TMP/keys/aeskey"
