@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,13 +55,20 @@ struct cb_seen {
 	int64_t expires; /* unix seconds */
 };
 
+/* Signatures journaled recently: one table for every worker. */
+struct callback_seen {
+	pthread_mutex_t lock;
+	struct cb_seen *ring; /* CB_SEEN entries */
+	size_t next;
+};
+
 struct callback_worker {
 	struct cb_route *routes;
 	size_t n_routes;
 	unsigned max_skew;
 	int forward_on_journal_failure;
-	struct cb_seen *seen; /* ring of CB_SEEN */
-	size_t seen_next;
+	struct callback_seen *seen; /* shared, or own_seen */
+	struct callback_seen *own_seen;
 };
 
 typedef void (*cb_next)(struct callback_exchange *x);
@@ -101,6 +109,64 @@ struct callback_exchange {
 	size_t rbody_len;
 	int reply_drop;
 };
+
+/* ---- the retry table ---- */
+
+int
+callback_seen_new(struct callback_seen **out)
+{
+	struct callback_seen *t = calloc(1, sizeof(*t));
+
+	*out = NULL;
+	if (t == NULL ||
+	    (t->ring = calloc(CB_SEEN, sizeof(*t->ring))) == NULL) {
+		free(t);
+		return WW_ENOMEM;
+	}
+	if (pthread_mutex_init(&t->lock, NULL) != 0) {
+		free(t->ring);
+		free(t);
+		return WW_ENOMEM;
+	}
+	*out = t;
+	return WW_OK;
+}
+
+void
+callback_seen_free(struct callback_seen *t)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_destroy(&t->lock);
+	free(t->ring);
+	free(t);
+}
+
+static int
+cb_seen(struct callback_seen *t, const char *sig, int64_t now)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < CB_SEEN && !found; i++)
+		found = t->ring[i].expires > now &&
+		        strcmp(t->ring[i].sig, sig) == 0;
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
+static void
+cb_remember(struct callback_seen *t, const char *sig, int64_t expires)
+{
+	struct cb_seen *s;
+
+	pthread_mutex_lock(&t->lock);
+	s = &t->ring[t->next];
+	t->next = (t->next + 1) % CB_SEEN;
+	snprintf(s->sig, sizeof(s->sig), "%s", sig);
+	s->expires = expires;
+	pthread_mutex_unlock(&t->lock);
+}
 
 /* ---- set-up: secrets and routes ---- */
 
@@ -191,7 +257,8 @@ cb_route_init(struct event_base *base, const struct conf_callback_route *c,
 
 int
 callback_worker_new(struct event_base *base, const struct conf *conf,
-                    struct callback_worker **out, char *err, size_t errlen)
+                    struct callback_seen *seen, struct callback_worker **out,
+                    char *err, size_t errlen)
 {
 	struct callback_worker *cw;
 	char why[256] = "";
@@ -206,9 +273,13 @@ callback_worker_new(struct event_base *base, const struct conf *conf,
 	cw->max_skew = conf->callback.max_skew;
 	cw->forward_on_journal_failure =
 	    conf->callback.on_journal_failure == CONF_CB_FORWARD;
-	cw->seen = calloc(CB_SEEN, sizeof(*cw->seen));
+	cw->seen = seen;
+	if (seen == NULL && callback_seen_new(&cw->own_seen) != WW_OK)
+		goto out;
+	if (seen == NULL)
+		cw->seen = cw->own_seen;
 	cw->routes = calloc(conf->n_callbacks, sizeof(*cw->routes));
-	if (cw->seen == NULL || cw->routes == NULL)
+	if (cw->routes == NULL)
 		goto out;
 	for (size_t i = 0; i < conf->n_callbacks; i++) {
 		cw->n_routes++;
@@ -252,7 +323,7 @@ callback_worker_free(struct callback_worker *cw)
 		wxcrypt_free(cw->routes[i].crypt);
 	}
 	free(cw->routes);
-	free(cw->seen);
+	callback_seen_free(cw->own_seen);
 	free(cw);
 }
 
@@ -280,28 +351,6 @@ int
 callback_match(const struct callback_worker *cw, const char *path)
 {
 	return cb_find(cw, path) != NULL;
-}
-
-/* ---- retries: signatures seen inside the window ---- */
-
-static int
-cb_seen(const struct callback_worker *cw, const char *sig, int64_t now)
-{
-	for (size_t i = 0; i < CB_SEEN; i++)
-		if (cw->seen[i].expires > now &&
-		    strcmp(cw->seen[i].sig, sig) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-cb_remember(struct callback_worker *cw, const char *sig, int64_t now)
-{
-	struct cb_seen *s = &cw->seen[cw->seen_next];
-
-	cw->seen_next = (cw->seen_next + 1) % CB_SEEN;
-	snprintf(s->sig, sizeof(s->sig), "%s", sig);
-	s->expires = now + 2 * (int64_t)cw->max_skew;
 }
 
 /* ---- helpers ---- */
@@ -855,7 +904,7 @@ cbx_prepare(struct callback_exchange *x, Ww__Record **out)
 		rc = cbx_prepare_post(x, &msg, &verdict);
 	}
 	if (rc == WW_OK && x->refuse_status == 0 && x->sig != NULL &&
-	    cb_seen(x->cw, x->sig, (int64_t)time(NULL))) {
+	    cb_seen(x->cw->seen, x->sig, (int64_t)time(NULL))) {
 		x->dedup = 1; /* WeCom retrying: journaled already */
 		message_free(msg);
 		if (verdict != NULL)
@@ -1015,7 +1064,9 @@ cbx_after_request(struct callback_exchange *x)
 	if (x->jrc == WW_OK && !x->dedup) {
 		x->req_seq = x->seq;
 		if (x->refuse_status == 0)
-			cb_remember(x->cw, x->sig, (int64_t)time(NULL));
+			cb_remember(x->cw->seen, x->sig,
+			            (int64_t)time(NULL) +
+			                2 * (int64_t)x->cw->max_skew);
 		/* Not forwarded: its OUTCOME says why (replay, signature...) */
 		if (x->refuse_status != 0 || x->blocked)
 			cbx_outcome(x, 0,

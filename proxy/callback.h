@@ -17,7 +17,7 @@
  *
  * Blocked callbacks never reach the receiver; WeCom gets 200 "success".
  * A retry of a callback already journaled (same signature, inside the
- * window, seen by this worker) is forwarded again but not journaled again.
+ * window) is forwarded again but not journaled again.
  * Bad signatures, bad base64/padding/length/ReceiveId and undecodable XML
  * are recorded (CALLBACK records with decode_error and an outcome) and
  * answered 403/400, unless the route says on_bad_signature: forward.
@@ -27,8 +27,10 @@
  *
  * Threads: one struct callback_worker per worker, used on its thread only
  * (like struct upstream).  It holds the routes' secrets (read once from
- * their files or environment variables), one upstream per route and the
- * retry table.
+ * their files or environment variables) and one upstream per route.  The
+ * retry table (struct callback_seen) is shared by all workers (a retry
+ * arrives on a new connection, so usually on another worker); it locks
+ * itself.
  */
 #ifndef WW_CALLBACK_EXCHANGE_H
 #define WW_CALLBACK_EXCHANGE_H
@@ -40,16 +42,23 @@
 #include "proxy/exchange.h"
 
 struct event_base;
+struct callback_seen;     /* opaque: signatures journaled, thread-safe */
 struct callback_worker;   /* opaque: one worker's routes */
 struct callback_exchange; /* opaque: one callback in flight */
 
+/* The shared retry table.  WW_OK or WW_ENOMEM. */
+int callback_seen_new(struct callback_seen **out);
+void callback_seen_free(struct callback_seen *t); /* after every worker */
+
 /*
- * Routes for one worker.  *out is NULL (and WW_OK) when conf has no
+ * Routes for one worker; seen (borrowed, outlives cw) is the shared retry
+ * table, or NULL for one of its own.  *out is NULL (and WW_OK) when conf has no
  * callbacks.  Secret files readable by others, missing files or
  * variables, and malformed keys are WW_EPERM / WW_ENOTFOUND / WW_EINVAL
  * with the reason (never the secret) in err.
  */
 int callback_worker_new(struct event_base *base, const struct conf *conf,
+                        struct callback_seen *seen,
                         struct callback_worker **out, char *err, size_t errlen);
 
 /* Shut down the routes' upstreams: calls in flight end (502 answers). */

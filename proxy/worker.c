@@ -361,8 +361,8 @@ worker_new(struct worker_shared *sh, unsigned idx, struct worker **out,
 	pthread_mutex_unlock(&sh->lock);
 	if ((rc = policy_scratch_new(w->policy, &w->scratch)) != WW_OK ||
 	    (rc = worker_upstream(w, err, errlen)) != WW_OK ||
-	    (rc = callback_worker_new(w->base, sh->conf, &w->callbacks, err,
-	                              errlen)) != WW_OK ||
+	    (rc = callback_worker_new(w->base, sh->conf, sh->callback_seen,
+	                              &w->callbacks, err, errlen)) != WW_OK ||
 	    (rc = worker_events(w)) != WW_OK)
 		goto out;
 	worker_fill_env(w);

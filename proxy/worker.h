@@ -39,6 +39,7 @@ struct worker_shared {
 	/* Explicit and transparent modes (NULL when no listener uses them): */
 	struct hostclass *hostclass; /* host classes, mint, resolve map */
 	struct auth **auth;          /* [conf->n_listen], NULL: no auth */
+	struct callback_seen *callback_seen; /* callback retries, or NULL */
 };
 
 /*

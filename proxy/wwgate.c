@@ -518,7 +518,7 @@ wwgate_callbacks_check(const struct conf *conf)
 		return WW_OK;
 	if ((base = event_base_new()) == NULL)
 		return WW_ENOMEM;
-	rc = callback_worker_new(base, conf, &cw, err, sizeof(err));
+	rc = callback_worker_new(base, conf, NULL, &cw, err, sizeof(err));
 	if (rc != WW_OK)
 		log_warnx("%s", err);
 	callback_worker_free(cw);
@@ -593,6 +593,9 @@ wwgate_shared(struct gate *g)
 		return rc;
 	if ((rc = metrics_new(&g->sh.metrics)) != WW_OK ||
 	    (rc = identity_new(0, &g->sh.identity)) != WW_OK)
+		return rc;
+	if (g->conf->n_callbacks > 0 &&
+	    (rc = callback_seen_new(&g->sh.callback_seen)) != WW_OK)
 		return rc;
 	if ((rc = accesslog_open(g->conf->log.access_log, &g->sh.accesslog)) !=
 	    WW_OK) {
@@ -745,6 +748,7 @@ wwgate_shutdown(struct gate *g)
 		event_base_free(g->base);
 	accesslog_close(g->sh.accesslog);
 	identity_free(g->sh.identity);
+	callback_seen_free(g->sh.callback_seen);
 	metrics_free(g->sh.metrics);
 	policy_unref(g->sh.policy);
 	if (g->conf != NULL) {

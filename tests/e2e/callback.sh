@@ -58,7 +58,7 @@ conf=$WW_TMP/wwgate.yaml
 write_conf() { # write_conf AESKEYFILE
 	cat >"$conf" <<CONF
 gateway_id: gw-callback
-workers: 1
+workers: 2
 listen:
   - address: 127.0.0.1:$port
     tls: { cert: $certs/server.crt, key: $certs/server.key }
