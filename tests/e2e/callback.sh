@@ -83,7 +83,7 @@ callback: { max_skew: 300 }
 CONF
 }
 
-ww_plan 38
+ww_plan 39
 
 # 0. a key file others can read is refused at start
 cp "$WW_TMP/keys/aeskey" "$WW_TMP/keys/open"
@@ -235,3 +235,4 @@ ww_like "$(callbacks | jq -c 'select(.sender == "zhaoliu")')" 'json hello' \
 ww_diag "gateway time per callback (us): $(grep -o 'gateway [0-9]* us' \
 	"$(ww_gateway_log)" | awk '{print $2}' | sort -n | tr '\n' ' ')"
 ww_stop_gateway
+ww_ok "the journal with its callbacks verifies" wwj verify
