@@ -333,6 +333,30 @@ conn_queue_error(struct conn *c, int status, long code, const char *msg)
 	conn_on_reply(&resp, s);
 }
 
+/*
+ * An intercepted connection serves its one host: a request whose Host
+ * (or absolute-form URL, which http1.c turns into Host's place) names
+ * another would be sent to the wrong server.
+ */
+static int
+conn_host_ok(const struct conn *c, const struct http_request *req)
+{
+	char host[HOSTLIST_NAME_MAX];
+	size_t n;
+
+	for (size_t i = 0; i < req->n_headers; i++) {
+		if (strcasecmp(req->headers[i].name, "host") != 0)
+			continue;
+		n = strcspn(req->headers[i].value, ":");
+		if (n >= sizeof(host))
+			return 0;
+		memcpy(host, req->headers[i].value, n);
+		host[n] = '\0';
+		return hostlist_pattern_match(c->host, host);
+	}
+	return 1; /* HTTP/1.0 without Host: the connection's host */
+}
+
 static void
 conn_dispatch(struct conn *c)
 {
@@ -346,10 +370,15 @@ conn_dispatch(struct conn *c)
 	    .proxy_user = c->user[0] ? c->user : NULL};
 	struct exchange *ex = NULL;
 	struct callback_exchange *cbx = NULL;
-	struct slot *s = conn_slot_new(c);
+	struct slot *s;
 	int rc;
 
-	if (s == NULL) {
+	if (c->host[0] != '\0' && !conn_host_ok(c, req)) {
+		conn_queue_error(c, 400, HTTP1_ERRCODE_MALFORMED,
+		                 "Host does not name the intercepted host");
+		return;
+	}
+	if ((s = conn_slot_new(c)) == NULL) {
 		conn_queue_error(c, 503, -1, "system busy");
 		return;
 	}
@@ -734,7 +763,7 @@ conn_accept_origin(struct conn_set *set, int fd, const struct sockaddr *sa,
 	struct conn *c;
 	int rc;
 
-	if (tls == NULL || origin == NULL || origin->host == NULL) {
+	if (origin == NULL || origin->host == NULL) {
 		close(fd);
 		return WW_EINVAL;
 	}

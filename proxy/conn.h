@@ -81,7 +81,11 @@ struct conn_origin {
 	const char *proxy_user; /* Proxy-Authorization user, or NULL */
 };
 
-/* conn_accept() for an intercepted connection; tls is required. */
+/*
+ * conn_accept() for an intercepted connection: TLS (tls, the minting
+ * context) or, with tls NULL, plain HTTP proxy requests in absolute form.
+ * A request whose Host names another host is refused (400).
+ */
 int conn_accept_origin(struct conn_set *s, int fd, const struct sockaddr *sa,
                        socklen_t salen, SSL_CTX *tls,
                        const struct conn_origin *origin);

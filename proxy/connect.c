@@ -105,20 +105,53 @@ connect_authority(const char *a, size_t n, struct connect_req *out)
 	return WW_OK;
 }
 
+/* "http://host[:port]/..." (absolute form, RFC 9112 section 3.2.2). */
+static int
+connect_absolute(const char *t, size_t n, struct connect_req *out)
+{
+	size_t a;
+
+	if (n < 8 || strncasecmp(t, "http://", 7) != 0)
+		return connect_fail(out, 405,
+		                    "only CONNECT and http:// "
+		                    "requests are served here");
+	t += 7;
+	n -= 7;
+	a = strcspn(t, "/?#");
+	if (a > n)
+		a = n;
+	if (memchr(t, '@', a) != NULL)
+		return connect_fail(out, 400, "user info in the URL");
+	if (memchr(t, ':', a) == NULL) {
+		if (a == 0 || a >= sizeof(out->host))
+			return connect_fail(out, 400, "bad host");
+		memcpy(out->host, t, a);
+		out->host[a] = '\0';
+		out->port = 80;
+	} else if (connect_authority(t, a, out) != WW_OK) {
+		return WW_EINVAL;
+	}
+	out->absolute = 1;
+	return WW_OK;
+}
+
 static int
 connect_request_line(const char *l, size_t n, struct connect_req *out)
 {
 	const char *sp1 = memchr(l, ' ', n), *sp2;
 
-	if (sp1 == NULL)
+	if (sp1 == NULL || sp1 == l)
 		return connect_fail(out, 400, "bad request line");
-	if ((size_t)(sp1 - l) != 7 || memcmp(l, "CONNECT", 7) != 0)
-		return connect_fail(out, 405, "only CONNECT is served here");
+	for (const char *m = l; m < sp1; m++)
+		if (*m < 'A' || *m > 'Z')
+			return connect_fail(out, 400, "bad method");
 	sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - l));
 	if (sp2 == NULL || (size_t)(l + n - sp2 - 1) != 8 ||
 	    (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 &&
 	     memcmp(sp2 + 1, "HTTP/1.0", 8) != 0))
 		return connect_fail(out, 400, "bad request line");
+	if ((size_t)(sp1 - l) != 7 || memcmp(l, "CONNECT", 7) != 0)
+		return connect_absolute(sp1 + 1, (size_t)(sp2 - sp1 - 1), out);
 	return connect_authority(sp1 + 1, (size_t)(sp2 - sp1 - 1), out);
 }
 
@@ -269,6 +302,25 @@ connect_intercept(struct pending *p)
 	connect_free(p, 0);
 }
 
+/*
+ * A plain-HTTP proxy request to an intercepted host: the connection, its
+ * request still unread, becomes an HTTP connection like reverse mode's,
+ * sent to https://host.
+ */
+static void
+connect_plain(struct pending *p)
+{
+	struct conn_origin o = {.host = p->host,
+	                        .proxy_user = p->user[0] ? p->user : NULL};
+	int fd = p->fd;
+
+	p->fd = -1;
+	if (conn_accept_origin(p->set->env.conns, fd, (struct sockaddr *)&p->sa,
+	                       p->salen, NULL, &o) != WW_OK)
+		log_warnx("connect: out of memory for a plain connection");
+	connect_free(p, 0);
+}
+
 static void
 connect_splice(struct pending *p)
 {
@@ -370,13 +422,23 @@ connect_decide(struct pending *p, const struct connect_req *req)
 		               "proxy authentication required");
 		return;
 	}
-	if (req->port != 443) {
+	if (req->port != (req->absolute ? 80u : 443u)) {
 		connect_refuse(p, 403, "Forbidden", "port not allowed");
 		return;
 	}
 	d = hostclass_decide(s->env.hc, req->host, canon);
 	if (canon[0] != '\0')
 		snprintf(p->host, sizeof(p->host), "%s", canon);
+	if (req->absolute) {
+		/* Plain HTTP: only intercepted hosts (never a generic proxy).
+		 */
+		if (d == HOSTCLASS_INTERCEPT)
+			connect_plain(p);
+		else
+			connect_refuse(p, 403, "Forbidden",
+			               "host not allowed for plain HTTP");
+		return;
+	}
 	if (d == HOSTCLASS_REFUSE) {
 		connect_refuse(p, 403, "Forbidden", "host not allowed");
 		return;
@@ -392,19 +454,15 @@ connect_decide(struct pending *p, const struct connect_req *req)
 		connect_resolve(p, req->port);
 }
 
-/* The head is complete at p->buf[0..len). */
+/* The head is complete at p->buf[0..len) (peeked, not yet read). */
 static void
 connect_head(struct pending *p, size_t len)
 {
 	struct connect_req req;
+	char junk[256];
 
 	event_del(p->ev);
 	event_del(p->timer);
-	if (p->len > len) {
-		connect_refuse(p, 400, "Bad Request",
-		               "data sent before the tunnel was established");
-		return;
-	}
 	if (connect_parse(p->buf, len, &req) != WW_OK) {
 		connect_refuse(p, req.status,
 		               req.status == 405 ? "Method Not Allowed"
@@ -412,10 +470,28 @@ connect_head(struct pending *p, size_t len)
 		               req.error);
 		return;
 	}
+	/* A CONNECT head is ours: read it out of the socket. */
+	for (size_t done = 0; !req.absolute && done < len;) {
+		size_t want =
+		    len - done < sizeof(junk) ? len - done : sizeof(junk);
+		ssize_t n = recv(p->fd, junk, want, MSG_DONTWAIT);
+		if (n <= 0) {
+			connect_free(p, 1);
+			return;
+		}
+		done += (size_t)n;
+	}
 	connect_decide(p, &req);
 	explicit_bzero(req.auth, sizeof(req.auth));
 }
 
+/*
+ * The head is only peeked at: a CONNECT's head is consumed once it is
+ * complete (what follows it, e.g. an early ClientHello, stays in the
+ * socket for the TLS handshake or the tunnel); a plain http:// request is
+ * left whole for the HTTP connection that will read it.  Edge-triggered,
+ * so an incomplete head waits for the next bytes without spinning.
+ */
 static void
 connect_on_read(evutil_socket_t fd, short what, void *arg)
 {
@@ -424,7 +500,7 @@ connect_on_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
-	n = recv(fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
+	n = recv(fd, p->buf, sizeof(p->buf), MSG_PEEK);
 	if (n < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
@@ -432,7 +508,10 @@ connect_on_read(evutil_socket_t fd, short what, void *arg)
 		connect_free(p, 1);
 		return;
 	}
-	p->len += (size_t)n;
+	if ((size_t)n == p->len)
+		return; /* nothing new (an EOF after a partial head): the
+		           header timer ends it */
+	p->len = (size_t)n;
 	end = memmem(p->buf, p->len, "\r\n\r\n", 4);
 	if (end != NULL)
 		connect_head(p, (size_t)(end + 4 - p->buf));
@@ -488,7 +567,7 @@ connect_accept(struct connect_set *s, int fd, const struct sockaddr *sa,
 	TAILQ_INSERT_TAIL(&s->pend, p, link);
 	s->count++;
 	evutil_make_socket_nonblocking(fd);
-	p->ev = event_new(s->env.base, fd, EV_READ | EV_PERSIST,
+	p->ev = event_new(s->env.base, fd, EV_READ | EV_PERSIST | EV_ET,
 	                  connect_on_read, p);
 	p->timer = evtimer_new(s->env.base, connect_on_timer, p);
 	if (p->ev == NULL || p->timer == NULL) {

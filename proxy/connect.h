@@ -11,10 +11,14 @@
  *                (tunnel.h) with a TUNNEL record at the end;
  *   refuse       "403" and a TUNNEL record.
  *
+ * A plain-HTTP request in absolute form ("POST http://host/path") to an
+ * intercepted host is served like reverse mode (sent to https://host);
+ * to any other host it is refused (403): this is no generic proxy.
  * Only port 443 is accepted; IP literals are refused (not host names);
  * a request head over 8 KiB (431) or slower than
- * limits.header_timeout_ms (408) is refused; so is a client that sends
- * bytes before the 200 (400).  Everything runs on one worker's thread.
+ * limits.header_timeout_ms (408) is refused.  Bytes a client sends after
+ * its CONNECT head without waiting for the 200 stay in the socket for the
+ * handshake or the tunnel.  Everything runs on one worker's thread.
  */
 #ifndef WW_CONNECT_H
 #define WW_CONNECT_H
@@ -41,6 +45,7 @@ struct connect_req {
 	char host[HOSTLIST_NAME_MAX]; /* as sent, not yet checked */
 	unsigned port;
 	char auth[1024]; /* Proxy-Authorization value, or "" */
+	int absolute;    /* a plain "METHOD http://host/..." request */
 	int status;      /* on error: 400, 405 */
 	const char *error;
 };

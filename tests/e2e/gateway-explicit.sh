@@ -94,9 +94,26 @@ blocked=$(WW_CACERT=$ica ww_curl --proxy "$proxy" -H 'Content-Type: application/
 	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-x1")
 ww_like "$blocked" '"errcode": *985001' "intercepted traffic is judged: a blocked message is refused"
 ww_is "$(ww_fake_count up)" 1 "and never reaches fake-wecom"
+# plain HTTP proxy request (absolute form) to the intercepted host
+out=$(curl -sS --max-time 10 --proxy "$proxy" -H 'Content-Type: application/json' \
+	--data-binary '{"touser":"a","msgtype":"text","agentid":1,"text":{"content":"plain http hello"}}' \
+	"http://$ihost/cgi-bin/message/send?access_token=TOKEN-x1" 2>&1)
+ww_like "$out" '"errcode": *0' "plain HTTP to an intercepted host is served like reverse mode"
+ww_is "$(ww_fake_get up -1 .tls)" true "and sent upstream over TLS"
+ww_like "$(printf 'GET http://%s/cgi-bin/gettoken HTTP/1.1\r\nHost: %s\r\n\r\nGET http://evil.example.org/x HTTP/1.1\r\nHost: evil.example.org\r\n\r\n' "$ihost" "$ihost" |
+	python3 -c 'import socket,sys
+s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=5); s.sendall(sys.stdin.buffer.read())
+d=b""
+while True:
+    c=s.recv(65536)
+    if not c: break
+    d+=c
+print(d.decode(errors="replace"))' "$port")" 'HTTP/1.1 400' \
+	"a second request on that connection for another host is refused"
 sleep 0.5
 exp=$(wwj export --format jsonl --kind request 2>&1)
 ww_like "$exp" 'lunch at noon' "the intercepted message is in the journal"
+ww_like "$exp" 'plain http hello' "so is the plain-HTTP one"
 ww_like "$exp" "\"sni\":\"$ihost\"" "with the client's SNI"
 
 # --- domain fronting: CONNECT to the intercepted host, SNI of another
@@ -181,8 +198,13 @@ raw() { # raw PORT < DATA: send DATA, print the answer's first line
 }
 ww_like "$(printf 'SLOW:CONNECT %s:443 HT' "$ihost" | raw "$port")" '408' "a slow CONNECT line times out (408)"
 ww_like "$(python3 -c 'print("CONNECT " + "a" * 9000, end="")' | raw "$port")" '431' "an oversized CONNECT head: 431"
-ww_like "$(printf 'GET http://%s/ HTTP/1.1\r\nHost: x\r\n\r\n' "$ihost" | raw "$port")" '405' "a plain GET: 405"
-ww_like "$(printf 'CONNECT %s:443 HTTP/1.1\r\n\r\nearly' "$ihost" | raw "$port")" '400' "bytes before the 200: 400"
+ww_like "$(printf 'GET /cgi-bin/gettoken HTTP/1.1\r\nHost: x\r\n\r\n' | raw "$port")" '405' \
+	"an origin-form request (not a proxy request): 405"
+ww_like "$(printf 'GET http://evil.example.org/ HTTP/1.1\r\nHost: evil.example.org\r\n\r\n' | raw "$port")" '403' \
+	"plain HTTP to a host that is not intercepted: 403 (no generic proxy)"
+{ printf 'CONNECT %s:443 HTTP/1.1\r\n\r\n' "$phost"; cat "$top_srcdir/tests/fuzz/corpus/sni/openssl-sni"; } >"$WW_TMP/early.bin"
+ww_like "$(raw "$port" <"$WW_TMP/early.bin")" '200' \
+	"a ClientHello sent before the 200 stays for the tunnel"
 printf 'TLS1:%s|\x16\x03\x01\x00' "$ihost" | raw "$port" >/dev/null
 python3 -c 'import sys; sys.stdout.buffer.write(b"TLS1:qyapi.weixin.qq.com|\x16\x03\x01\x40\x00" + b"\x01" * 17000)' | raw "$port" >/dev/null
 python3 -c 'import sys; sys.stdout.buffer.write(b"TLS1:qyapi.weixin.qq.com|\x16\x03\x01\x00\x30\x01\x00\xff\xff" + b"\x00" * 44)' | raw "$port" >/dev/null

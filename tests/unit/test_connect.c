@@ -43,6 +43,20 @@ test_parse_ok(void **state)
 	assert_int_equal(parse("CONNECT [::1]:443 HTTP/1.1\r\n\r\n", &r),
 	                 WW_OK);
 	assert_string_equal(r.host, "[::1]");
+	assert_int_equal(r.absolute, 0);
+	/* plain HTTP proxy requests in absolute form */
+	assert_int_equal(
+	    parse("POST http://Q.example/cgi-bin/x?a=1 HTTP/1.1\r\n"
+	          "Proxy-Authorization: Basic eA==\r\n\r\n",
+	          &r),
+	    WW_OK);
+	assert_int_equal(r.absolute, 1);
+	assert_string_equal(r.host, "Q.example");
+	assert_int_equal(r.port, 80);
+	assert_string_equal(r.auth, "Basic eA==");
+	assert_int_equal(
+	    parse("GET http://q.example:8080 HTTP/1.0\r\n\r\n", &r), WW_OK);
+	assert_int_equal(r.port, 8080);
 }
 
 static void
@@ -73,9 +87,18 @@ test_parse_bad(void **state)
 		assert_int_equal(r.status, 400);
 		assert_non_null(r.error);
 	}
-	assert_int_equal(parse("GET http://a.example/ HTTP/1.1\r\n\r\n", &r),
+	assert_int_equal(parse("GET /relative HTTP/1.1\r\n\r\n", &r),
 	                 WW_EINVAL);
 	assert_int_equal(r.status, 405);
+	assert_int_equal(parse("GET https://a.example/ HTTP/1.1\r\n\r\n", &r),
+	                 WW_EINVAL);
+	assert_int_equal(r.status, 405);
+	assert_int_equal(
+	    parse("GET http://u:p@a.example/ HTTP/1.1\r\n\r\n", &r), WW_EINVAL);
+	assert_int_equal(r.status, 400);
+	assert_int_equal(parse("get http://a.example/ HTTP/1.1\r\n\r\n", &r),
+	                 WW_EINVAL);
+	assert_int_equal(r.status, 400);
 }
 
 static void
