@@ -27,6 +27,7 @@
 #include "proxy/conn.h"
 #include "proxy/connect.h"
 #include "proxy/hostclass.h"
+#include "proxy/metrics.h"
 #include "proxy/tunnel.h"
 
 static const char connect_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -235,6 +236,9 @@ connect_free(struct pending *p, int close_fd)
 		close(p->fd);
 	TAILQ_REMOVE(&s->pend, p, link);
 	s->count--;
+	/* Counted until handed over (limits.max_connections). */
+	if (s->env.metrics != NULL)
+		metrics_add(s->env.metrics, METRICS_CONN_OPEN, -1);
 	free(p);
 }
 
@@ -566,6 +570,8 @@ connect_accept(struct connect_set *s, int fd, const struct sockaddr *sa,
 	connect_peer(p);
 	TAILQ_INSERT_TAIL(&s->pend, p, link);
 	s->count++;
+	if (s->env.metrics != NULL)
+		metrics_add(s->env.metrics, METRICS_CONN_OPEN, 1);
 	evutil_make_socket_nonblocking(fd);
 	p->ev = event_new(s->env.base, fd, EV_READ | EV_PERSIST | EV_ET,
 	                  connect_on_read, p);

@@ -31,6 +31,7 @@
 
 struct event_base;
 struct journal;
+struct metrics;
 struct hostclass;
 struct conn_set;
 struct tunnel_set;
@@ -64,6 +65,7 @@ struct connect_env {
 	struct conn_set *conns;     /* intercepted connections go there */
 	struct tunnel_set *tunnels; /* passthrough connections go there */
 	struct journal **journal;   /* the worker's pointer (NULL at end) */
+	struct metrics *metrics;    /* connections open, or NULL */
 };
 
 int connect_set_new(const struct connect_env *env, struct connect_set **out);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "proxy/conn.h"
 #include "proxy/hostclass.h"
+#include "proxy/metrics.h"
 #include "proxy/redirect.h"
 #include "proxy/sni.h"
 #include "proxy/tunnel.h"
@@ -57,6 +58,9 @@ redirect_free(struct peek *p, int close_fd)
 		close(p->fd);
 	TAILQ_REMOVE(&p->set->peeks, p, link);
 	p->set->count--;
+	/* Counted until handed over (limits.max_connections). */
+	if (p->set->env.metrics != NULL)
+		metrics_add(p->set->env.metrics, METRICS_CONN_OPEN, -1);
 	free(p);
 }
 
@@ -297,6 +301,8 @@ redirect_accept(struct redirect_set *s, int fd, const struct sockaddr *sa,
 	redirect_addr(&p->sa, p->addr, sizeof(p->addr), &p->port);
 	TAILQ_INSERT_TAIL(&s->peeks, p, link);
 	s->count++;
+	if (s->env.metrics != NULL)
+		metrics_add(s->env.metrics, METRICS_CONN_OPEN, 1);
 	evutil_make_socket_nonblocking(fd);
 	redirect_original_dst(p);
 	p->ev = event_new(s->env.base, fd, EV_READ | EV_PERSIST | EV_ET,

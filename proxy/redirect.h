@@ -28,6 +28,7 @@
 
 struct event_base;
 struct journal;
+struct metrics;
 struct hostclass;
 struct conn_set;
 struct tunnel_set;
@@ -41,6 +42,7 @@ struct redirect_env {
 	struct conn_set *conns;
 	struct tunnel_set *tunnels;
 	struct journal **journal; /* the worker's pointer (NULL at end) */
+	struct metrics *metrics;  /* connections open, or NULL */
 };
 
 int redirect_set_new(const struct redirect_env *env, struct redirect_set **out);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "store/journal.h"
 #include "store/record.h"
+#include "proxy/metrics.h"
 #include "proxy/tunnel.h"
 
 #define TUNNEL_HIGH (256u << 10) /* bytes owed to one side before backoff */
@@ -128,6 +129,8 @@ tunnel_free(struct tunnel *t)
 		              t->reason != NULL ? t->reason : "closed");
 		TAILQ_REMOVE(&t->set->tunnels, t, link);
 		t->set->count--;
+		if (t->set->env.metrics != NULL)
+			metrics_add(t->set->env.metrics, METRICS_CONN_OPEN, -1);
 	}
 	if (t->cli != NULL)
 		bufferevent_free(t->cli);
@@ -351,6 +354,8 @@ tunnel_start(struct tunnel_set *s, int fd, const struct sockaddr *target,
 	t->last = t->t0;
 	TAILQ_INSERT_TAIL(&s->tunnels, t, link);
 	s->count++;
+	if (s->env.metrics != NULL)
+		metrics_add(s->env.metrics, METRICS_CONN_OPEN, 1);
 	rc = tunnel_copy_info(t, info, ok_reply, fail_reply);
 	if (rc == WW_OK)
 		rc = tunnel_bevs(t, fd, target, tlen);

@@ -41,6 +41,8 @@ struct tunnel_env {
 	struct journal **journal; /* the worker's pointer: NULL at shutdown */
 	unsigned idle_ms;         /* both directions quiet this long: end */
 	unsigned connect_ms;      /* server connect timeout */
+	struct metrics *metrics;  /* connections open (the client side), or
+	                             NULL */
 };
 
 int tunnel_set_new(const struct tunnel_env *env, struct tunnel_set **out);

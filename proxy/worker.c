@@ -317,12 +317,14 @@ worker_modes(struct worker *w)
 	struct tunnel_env tenv = {.base = w->base,
 	                          .journal = &w->xenv.journal,
 	                          .idle_ms = conf->limits.keepalive_timeout_ms,
-	                          .connect_ms = conf->upstream.timeout_ms};
+	                          .connect_ms = conf->upstream.timeout_ms,
+	                          .metrics = w->sh->metrics};
 	struct connect_env cenv = {.base = w->base,
 	                           .limits = &conf->limits,
 	                           .hc = w->sh->hostclass,
 	                           .conns = w->conns,
-	                           .journal = &w->xenv.journal};
+	                           .journal = &w->xenv.journal,
+	                           .metrics = w->sh->metrics};
 	struct redirect_env renv;
 	int rc;
 
@@ -336,7 +338,8 @@ worker_modes(struct worker *w)
 	                             .hc = w->sh->hostclass,
 	                             .conns = w->conns,
 	                             .tunnels = w->tunnels,
-	                             .journal = &w->xenv.journal};
+	                             .journal = &w->xenv.journal,
+	                             .metrics = w->sh->metrics};
 	if ((rc = redirect_set_new(&renv, &w->redirects)) != WW_OK)
 		return rc;
 	return connect_set_new(&cenv, &w->connects);
