@@ -278,6 +278,46 @@ test_absence_and_excluded(void **state)
 	policy_unref(p);
 }
 
+/*
+ * Keywords made only of CJK characters are matched in the compact view
+ * (two bytes per character): a match that straddles characters there
+ * must not count, and spans still map to the original text.
+ */
+static void
+test_cjk_keywords_compact_view(void **state)
+{
+	/* 也了 is 4e5f 4e86; 乎 U+5F4E U+8611 is 4e4e 5f4e 8611, which
+	 * holds 4e5f4e86 one byte off the character boundaries. */
+	struct policy *p = load(HEAD "  - id: k\n"
+	                             "    match: {keywords: [\"\xe4\xb9\x9f"
+	                             "\xe4\xba\x86\", \"\xe6\x9c\xba\"]}\n"
+	                             "    action: redact\n");
+	Ww__Message *m =
+	    msg_new("message/send", "abc",
+	            "x\xe4\xb9\x8e\xe4\xb9\x9f\xe4\xba\x86y", NULL);
+	struct judged j;
+
+	(void)state;
+	assert_int_equal(action_of(p, "\xe4\xb9\x8e\xe5\xbd\x8e\xe8\x98\x91"),
+	                 WW__ACTION__ALLOW);
+	assert_int_equal(action_of(p, "a\xe6\x9c\xba"
+	                              "b"),
+	                 WW__ACTION__REDACT);
+	assert_int_equal(action_of(p, "\xef\xbc\xa1\xe6\x9c\xba"),
+	                 WW__ACTION__REDACT);
+	judge(p, m, &j);
+	assert_int_equal(j.v->action, WW__ACTION__REDACT);
+	assert_int_equal(j.v->n_spans, 1);
+	assert_int_equal(j.v->spans[0]->part, 1);
+	assert_int_equal(j.v->spans[0]->start, 4);
+	assert_int_equal(j.v->spans[0]->end, 10);
+	assert_null(j.red[0]);
+	assert_string_equal(j.red[1], "x\xe4\xb9\x8e**y");
+	judged_free(&j);
+	message_free(m);
+	policy_unref(p);
+}
+
 static void
 test_redaction(void **state)
 {
@@ -704,6 +744,7 @@ main(void)
 	    cmocka_unit_test(test_precedence_and_monitor),
 	    cmocka_unit_test(test_unless_and_conditions),
 	    cmocka_unit_test(test_absence_and_excluded),
+	    cmocka_unit_test(test_cjk_keywords_compact_view),
 	    cmocka_unit_test(test_redaction),
 	    cmocka_unit_test(test_whole_words),
 	    cmocka_unit_test(test_ignore_separators),
