@@ -42,6 +42,7 @@ struct pending {
 	char addr[INET6_ADDRSTRLEN];
 	unsigned port;
 	struct auth *auth;
+	SSL_CTX *tls; /* the listener's intercepting context */
 	struct evdns_getaddrinfo_request *dns;
 	int in_dns_call, dns_done, dns_err;
 	struct sockaddr_storage target;
@@ -300,7 +301,7 @@ connect_intercept(struct pending *p)
 	}
 	p->fd = -1;
 	if (conn_accept_origin(s->env.conns, fd, (struct sockaddr *)&p->sa,
-	                       p->salen, hostclass_tls(s->env.hc), &o) != WW_OK)
+	                       p->salen, p->tls, &o) != WW_OK)
 		log_warnx("connect: out of memory for an intercepted "
 		          "connection");
 	connect_free(p, 0);
@@ -550,7 +551,7 @@ connect_peer(struct pending *p)
 
 int
 connect_accept(struct connect_set *s, int fd, const struct sockaddr *sa,
-               socklen_t salen, struct auth *auth)
+               socklen_t salen, struct auth *auth, SSL_CTX *tls)
 {
 	unsigned ms = s->env.limits->header_timeout_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -563,6 +564,7 @@ connect_accept(struct connect_set *s, int fd, const struct sockaddr *sa,
 	p->set = s;
 	p->fd = fd;
 	p->auth = auth;
+	p->tls = tls;
 	if (salen > sizeof(p->sa))
 		salen = sizeof(p->sa);
 	memcpy(&p->sa, sa, salen);

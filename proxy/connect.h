@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "certs/hostlist.h"
 #include "proxy/conf.h"
 
@@ -77,9 +79,10 @@ size_t connect_set_count(const struct connect_set *s);
 
 /*
  * Serve fd (taken) from sa: read its CONNECT.  auth (borrowed, may be
- * NULL: no authentication) is the listener's.  WW_OK or WW_ENOMEM.
+ * NULL: no authentication) and tls (hostclass_tls_for) are the
+ * listener's.  WW_OK or WW_ENOMEM.
  */
 int connect_accept(struct connect_set *s, int fd, const struct sockaddr *sa,
-                   socklen_t salen, struct auth *auth);
+                   socklen_t salen, struct auth *auth, SSL_CTX *tls);
 
 #endif

@@ -20,6 +20,8 @@ struct hostclass {
 	enum conf_default fallback, no_sni;
 	struct mint *mint; /* NULL when nothing is intercepted */
 	SSL_CTX *tls;
+	SSL_CTX **ltls; /* [n_ltls]: listeners with client_ca, else NULL */
+	size_t n_ltls;
 	char **resolve; /* "host:port:addr[:port]" lines */
 	size_t n_resolve;
 };
@@ -61,13 +63,13 @@ hostclass_on_sni(SSL *ssl, int *al, void *arg)
 }
 
 static int
-hostclass_tls_new(struct hostclass *hc)
+hostclass_tls_new(struct hostclass *hc, SSL_CTX **out)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
 	if (ctx == NULL)
 		return WW_ENOMEM;
-	hc->tls = ctx;
+	*out = ctx;
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
 		return WW_ECRYPTO;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
@@ -108,7 +110,57 @@ hostclass_mint(struct hostclass *hc, const struct conf_modes *m, char *err,
 		         ww_strerror(rc));
 		return rc;
 	}
-	return hostclass_tls_new(hc);
+	return hostclass_tls_new(hc, &hc->tls);
+}
+
+/* listen[idx].client_ca: a context of its own that verifies clients. */
+static int
+hostclass_client_ca(struct hostclass *hc, const struct conf *c, size_t idx,
+                    char *err, size_t errlen)
+{
+	const char *file = c->listen[idx].client_ca;
+	STACK_OF(X509_NAME) * names;
+	SSL_CTX *ctx;
+	int rc;
+
+	if ((rc = hostclass_tls_new(hc, &hc->ltls[idx])) != WW_OK)
+		return rc;
+	ctx = hc->ltls[idx];
+	if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1 ||
+	    (names = SSL_load_client_CA_file(file)) == NULL) {
+		snprintf(err, errlen, "listen[%zu].client_ca: cannot load %s",
+		         idx, file);
+		return WW_EINVAL;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(
+	    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return WW_OK;
+}
+
+static int
+hostclass_listeners(struct hostclass *hc, const struct conf *c, char *err,
+                    size_t errlen)
+{
+	int rc = WW_OK;
+
+	if ((hc->ltls = calloc(c->n_listen, sizeof(*hc->ltls))) == NULL)
+		return WW_ENOMEM;
+	hc->n_ltls = c->n_listen;
+	for (size_t i = 0; rc == WW_OK && i < c->n_listen; i++) {
+		if (c->listen[i].mode == CONF_MODE_REVERSE ||
+		    c->listen[i].client_ca == NULL)
+			continue;
+		if (hc->mint == NULL) {
+			snprintf(err, errlen,
+			         "listen[%zu].client_ca: nothing "
+			         "is intercepted (intercept.hosts)",
+			         i);
+			return WW_EINVAL;
+		}
+		rc = hostclass_client_ca(hc, c, i, err, errlen);
+	}
+	return rc;
 }
 
 static int
@@ -148,8 +200,10 @@ hostclass_new(const struct conf *c, struct hostclass **out, char *err,
 	    (rc = hostclass_list(&m->passthrough, "passthrough",
 	                         &hc->passthrough, err, errlen)) != WW_OK)
 		goto out;
-	if (m->intercept.n_hosts > 0)
-		rc = hostclass_mint(hc, m, err, errlen);
+	if (m->intercept.n_hosts > 0 &&
+	    (rc = hostclass_mint(hc, m, err, errlen)) != WW_OK)
+		goto out;
+	rc = hostclass_listeners(hc, c, err, errlen);
 out:
 	if (rc == WW_ENOMEM)
 		snprintf(err, errlen, "host classes: out of memory");
@@ -169,6 +223,10 @@ hostclass_free(struct hostclass *hc)
 	hostlist_free(hc->passthrough);
 	if (hc->tls != NULL)
 		SSL_CTX_free(hc->tls);
+	for (size_t i = 0; i < hc->n_ltls; i++)
+		if (hc->ltls[i] != NULL)
+			SSL_CTX_free(hc->ltls[i]);
+	free(hc->ltls);
 	mint_free(hc->mint);
 	free(hc);
 }
@@ -214,6 +272,14 @@ hostclass_decision_name(enum hostclass_decision d)
 SSL_CTX *
 hostclass_tls(const struct hostclass *hc)
 {
+	return hc->tls;
+}
+
+SSL_CTX *
+hostclass_tls_for(const struct hostclass *hc, size_t idx)
+{
+	if (idx < hc->n_ltls && hc->ltls[idx] != NULL)
+		return hc->ltls[idx];
 	return hc->tls;
 }
 

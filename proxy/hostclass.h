@@ -63,6 +63,13 @@ const char *hostclass_decision_name(enum hostclass_decision d);
  */
 SSL_CTX *hostclass_tls(const struct hostclass *hc);
 
+/*
+ * The context for listener idx (conf->listen[idx]): one of its own when
+ * that listener has client_ca (clients must then present a certificate
+ * that verifies against it), else hostclass_tls(hc).  Borrowed.
+ */
+SSL_CTX *hostclass_tls_for(const struct hostclass *hc, size_t idx);
+
 /* For upstream_opts.host_ok: 1 when host (canonical) is intercepted. */
 int hostclass_host_ok(const char *host, void *hc);
 

@@ -33,6 +33,7 @@ struct peek {
 	TAILQ_ENTRY(peek) link;
 	struct redirect_set *set;
 	int fd;
+	SSL_CTX *tls; /* the listener's intercepting context */
 	struct event *ev, *timer;
 	struct sockaddr_storage sa, dst;
 	socklen_t salen, dstlen;
@@ -136,8 +137,7 @@ redirect_intercept(struct peek *p, const char *host)
 
 	p->fd = -1;
 	if (conn_accept_origin(p->set->env.conns, fd, (struct sockaddr *)&p->sa,
-	                       p->salen, hostclass_tls(p->set->env.hc),
-	                       &o) != WW_OK)
+	                       p->salen, p->tls, &o) != WW_OK)
 		log_warnx("transparent: out of memory for a connection");
 	redirect_free(p, 0);
 }
@@ -282,7 +282,7 @@ redirect_original_dst(struct peek *p)
 
 int
 redirect_accept(struct redirect_set *s, int fd, const struct sockaddr *sa,
-                socklen_t salen)
+                socklen_t salen, SSL_CTX *tls)
 {
 	unsigned ms = s->env.limits->handshake_timeout_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -294,6 +294,7 @@ redirect_accept(struct redirect_set *s, int fd, const struct sockaddr *sa,
 	}
 	p->set = s;
 	p->fd = fd;
+	p->tls = tls;
 	if (salen > sizeof(p->sa))
 		salen = sizeof(p->sa);
 	memcpy(&p->sa, sa, salen);

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "proxy/conf.h"
 
 struct event_base;
@@ -50,8 +52,11 @@ void redirect_set_free(struct redirect_set *s); /* NULL is a no-op */
 void redirect_set_close_all(struct redirect_set *s);
 size_t redirect_set_count(const struct redirect_set *s);
 
-/* Serve fd (taken) from sa.  WW_OK or WW_ENOMEM. */
+/*
+ * Serve fd (taken) from sa; tls is the listener's intercepting context
+ * (hostclass_tls_for).  WW_OK or WW_ENOMEM.
+ */
 int redirect_accept(struct redirect_set *s, int fd, const struct sockaddr *sa,
-                    socklen_t salen);
+                    socklen_t salen, SSL_CTX *tls);
 
 #endif

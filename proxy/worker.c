@@ -88,16 +88,19 @@ worker_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 	/* Answers are small and written whole: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (conf->listen[wl->idx].mode == CONF_MODE_EXPLICIT) {
-		if (connect_accept(w->connects, fd, sa, salen,
-		                   w->sh->auth != NULL ? w->sh->auth[wl->idx]
-		                                       : NULL) != WW_OK)
+		if (connect_accept(
+		        w->connects, fd, sa, salen,
+		        w->sh->auth != NULL ? w->sh->auth[wl->idx] : NULL,
+		        hostclass_tls_for(w->sh->hostclass, wl->idx)) != WW_OK)
 			log_warnx("worker %u: out of memory accepting a "
 			          "connection",
 			          w->idx);
 		return;
 	}
 	if (conf->listen[wl->idx].mode == CONF_MODE_TRANSPARENT) {
-		if (redirect_accept(w->redirects, fd, sa, salen) != WW_OK)
+		if (redirect_accept(
+		        w->redirects, fd, sa, salen,
+		        hostclass_tls_for(w->sh->hostclass, wl->idx)) != WW_OK)
 			log_warnx("worker %u: out of memory accepting a "
 			          "connection",
 			          w->idx);

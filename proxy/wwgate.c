@@ -199,10 +199,10 @@ wwgate_tls(const struct conf *conf, SSL_CTX **tls)
 		const struct conf_listen *l = &conf->listen[i];
 
 		tls[i] = NULL;
-		if (l->client_ca != NULL &&
-		    (l->mode != CONF_MODE_REVERSE || l->tls.cert == NULL)) {
-			log_warnx("%s:%d: listen[%zu].client_ca: only for "
-			          "reverse-mode TLS listeners in this version",
+		if (l->client_ca != NULL && l->mode == CONF_MODE_REVERSE &&
+		    l->tls.cert == NULL) {
+			log_warnx("%s:%d: listen[%zu].client_ca: needs tls "
+			          "(clients present certificates in TLS)",
 			          conf->file, l->where.line, i);
 			rc = WW_EINVAL;
 		}

@@ -7,6 +7,7 @@
 
 command -v jq >/dev/null || ww_skip_all "jq is needed"
 
+WW_CERT_HOSTS=qyapi.weixin.qq.com
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 other=$WW_TMP/other
 ww_mkcerts "$other" >/dev/null || ww_bail "mkcerts (other CA) failed"
@@ -44,8 +45,42 @@ ww_is "$("$top_builddir/wwjournal" -j "$journal" list --json --kind request |
 	"its subject is journaled as the client's identity"
 ww_stop_gateway
 
-sed -i 's/^    tls: .*$/    mode: explicit/' "$conf"
+# explicit mode: the certificate is asked for in the intercepted TLS
+"$top_builddir/wwca" init "$WW_TMP/ica" >/dev/null || ww_bail "wwca init"
+eport=$(ww_port)
+ihost=qyapi.weixin.qq.com
+cat >"$conf" <<CONF
+listen:
+  - address: 127.0.0.1:$eport
+    mode: explicit
+    client_ca: $certs/ca.crt
+upstream:
+  url: https://$ihost
+  ca_file: $certs/ca.crt
+  resolve: { "$ihost:443": "127.0.0.1:$(ww_fake_port up)" }
+intercept:
+  ca: { cert: $WW_TMP/ica/ca.crt, key: $WW_TMP/ica/ca.key }
+  hosts: [$ihost]
+journal: { path: $journal }
+admin: { address: "" }
+policy: { file: $WW_TMP/policy.yaml }
+CONF
+ww_start_gateway "$conf" || ww_bail "wwgate (explicit) did not start"
+eurl="https://$ihost/cgi-bin/message/send?access_token=T"
+ww_nok "explicit: no client certificate, no handshake" \
+	env WW_CACERT="$WW_TMP/ica/ca.crt" ww_curl --proxy "http://127.0.0.1:$eport" \
+	-H 'Content-Type: application/json' --data-binary "$msg" "$eurl"
+out=$(WW_CACERT="$WW_TMP/ica/ca.crt" ww_curl --proxy "http://127.0.0.1:$eport" \
+	--cert "$certs/client.crt" --key "$certs/client.key" \
+	-H 'Content-Type: application/json' --data-binary "$msg" "$eurl" 2>&1)
+ww_like "$out" '"errcode": *0' "explicit: a verified client certificate: forwarded"
+ww_stop_gateway
+ww_is "$("$top_builddir/wwjournal" -j "$journal" list --json --kind request |
+	jq -r .client.cert_subject | tail -n 1)" "CN=wwgate-test-client,O=wwgate tests" \
+	"explicit: its subject is journaled"
+
+sed -i '/^intercept:/,/^  hosts:/d' "$conf"
 out=$("$top_builddir/wwgate" -c "$conf" -t 2>&1)
-ww_like "$out" "client_ca: only for reverse-mode TLS listeners" \
-	"client_ca on an explicit listener is refused, not ignored"
+ww_like "$out" "client_ca: nothing is intercepted" \
+	"client_ca on an explicit listener that intercepts nothing is refused"
 ww_done
