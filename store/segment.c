@@ -287,6 +287,34 @@ segment_sync_dir(const char *path)
 	return rc;
 }
 
+/*
+ * A data file shorter than the pages its meta page counts (a copy cut
+ * short by a full disk, a truncated file) makes the first read of a
+ * missing page through LMDB's map fault with SIGBUS: refuse it as corrupt
+ * instead (DESIGN.md: a bad journal file never crashes).  LMDB writes the
+ * pages before the meta page that counts them, so a live writer's file is
+ * never shorter.  Found by tests/fault/disk.sh.  MDB_CORRUPTED when short.
+ */
+static int
+segment_check_size(MDB_env *env, long long *have, long long *want)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	mdb_filehandle_t fd;
+	struct stat sb;
+	int rc;
+
+	if ((rc = mdb_env_info(env, &info)) != 0 ||
+	    (rc = mdb_env_stat(env, &st)) != 0 ||
+	    (rc = mdb_env_get_fd(env, &fd)) != 0)
+		return rc;
+	if (fstat(fd, &sb) != 0)
+		return errno;
+	*want = ((long long)info.me_last_pgno + 1) * (long long)st.ms_psize;
+	*have = (long long)sb.st_size;
+	return *have < *want ? MDB_CORRUPTED : 0;
+}
+
 int
 segment_open(const char *dir, const struct segment_name *name, int rdonly,
              unsigned env_flags, size_t mapsize, struct segment **out,
@@ -294,6 +322,7 @@ segment_open(const char *dir, const struct segment_name *name, int rdonly,
 {
 	char path[4096];
 	struct segment *s;
+	long long have = 0, want = 0;
 	int n, rc;
 
 	*out = NULL;
@@ -309,6 +338,13 @@ segment_open(const char *dir, const struct segment_name *name, int rdonly,
 	s->rdonly = rdonly;
 	s->name = *name;
 	rc = segment_env(path, rdonly, env_flags, mapsize, &s->env);
+	if (rc == 0 &&
+	    (rc = segment_check_size(s->env, &have, &want)) == MDB_CORRUPTED) {
+		segment_close(s);
+		return ww_fail(WW_ECORRUPT, err, errlen,
+		               "%s: data file truncated (%lld of %lld bytes)",
+		               path, have, want);
+	}
 	if (rc == 0 && !rdonly)
 		rc = segment_create_dbs(s);
 	/* The new directory and files must outlive a crash like the data. */

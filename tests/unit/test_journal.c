@@ -1787,6 +1787,50 @@ test_append_refusals(void **state)
 	journal_close(NULL);
 }
 
+/*
+ * A data file cut short (a copy that ran out of space) is refused as
+ * corrupt by readers and the writer alike, instead of a SIGBUS at the
+ * first read of a missing page (found by tests/fault/disk.sh).
+ */
+static void
+test_truncated_file_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_reader *r = NULL;
+	char path[512] = "", err[512] = "";
+	struct dirent *de;
+	off_t size;
+	DIR *d;
+
+	opts_init(&o, f);
+	j = open_journal(&o);
+	for (int i = 0; i < 300; i++)
+		append(j, make_request("truncated", "a message long enough "
+		                                    "to fill some pages"));
+	journal_close(j);
+	d = opendir(f->dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			snprintf(path, sizeof(path), "%s/%s/data.mdb", f->dir,
+			         de->d_name);
+	closedir(d);
+	/* 300 records use about 80 pages; LMDB's file may be longer still */
+	size = segment_file_size(f);
+	assert_true(size > 16 * 4096);
+	assert_int_equal(truncate(path, 16 * 4096), 0);
+
+	assert_int_equal(journal_reader_open(f->dir, &r, err, sizeof(err)),
+	                 WW_ECORRUPT);
+	assert_null(r);
+	assert_non_null(strstr(err, "truncated"));
+	j = NULL;
+	assert_int_equal(journal_open(&o, &j, err, sizeof(err)), WW_ECORRUPT);
+	assert_null(j);
+}
+
 int
 main(void)
 {
@@ -1820,6 +1864,7 @@ main(void)
 	    T(test_one_writer_per_journal),
 	    T(test_blobs),
 	    T(test_append_refusals),
+	    T(test_truncated_file_refused),
 #undef T
 	};
 
