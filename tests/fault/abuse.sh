@@ -21,13 +21,13 @@ else
 	idle=${WW_IDLE:-1000} slow=100 flood=2000 hold=6
 fi
 # descriptors for the idle connections, on both sides
-ulimit -n $((idle * 2 + 4096)) 2>/dev/null ||
+ulimit -n $((idle + 4096)) 2>/dev/null ||
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null
-# both ends of every connection are in this process tree: fewer idle
-# connections when the descriptor limit cannot be raised far enough
-if [ "$(ulimit -n)" -lt $((idle * 2 + 600)) ]; then
-	ww_diag "ulimit -n $(ulimit -n): $(((($(ulimit -n) - 600) / 2))) idle connections instead of $idle"
-	idle=$((($(ulimit -n) - 600) / 2))
+# the client and wwgate each hold one end of every connection (the limit
+# is per process): fewer idle connections when it cannot be raised enough
+if [ "$(ulimit -n)" -lt $((idle + 600)) ]; then
+	ww_diag "ulimit -n $(ulimit -n): $(($(ulimit -n) - 600)) idle connections instead of $idle"
+	idle=$(($(ulimit -n) - 600))
 fi
 [ "$idle" -ge 100 ] || ww_skip_all "ulimit -n $(ulimit -n) is too low for the idle connections"
 

@@ -26,7 +26,7 @@ if [ "${WW_FAULT_LONG:-0}" = 1 ]; then
 else
 	phase=2 uploads=72
 fi
-ww_plan 19
+ww_plan 22
 
 mounts=()
 fault_cleanup() {
@@ -137,8 +137,9 @@ if [ "${WW_FAULT_NS:-}" = 1 ] && mkdir -p "$WW_TMP/fs" &&
 
 	# ------------------------------------------------ 2. read-only directory
 	mkdir -p "$WW_TMP/ro"
-	mount -t tmpfs -o size=64m tmpfs "$WW_TMP/ro" && mounts+=("$WW_TMP/ro")
-	cp -a "$journal" "$WW_TMP/ro/journal"
+	mount -t tmpfs -o size=$(($(du -sm "$journal" | cut -f1) + 32))m tmpfs \
+		"$WW_TMP/ro" && mounts+=("$WW_TMP/ro")
+	ww_ok "the journal is copied" cp -a "$journal" "$WW_TMP/ro/journal"
 	mkdir -p "$WW_TMP/ro/empty"
 	mount -o remount,ro "$WW_TMP/ro"
 	ww_ok "the copy is on a read-only file system" \
@@ -155,7 +156,7 @@ if [ "${WW_FAULT_NS:-}" = 1 ] && mkdir -p "$WW_TMP/fs" &&
 	ww_ok "wwjournal verifies the read-only journal" \
 		"$top_builddir/wwjournal" -j "$WW_TMP/ro/journal" verify
 else
-	ww_skip 14 "needs root and a private mount namespace for a tmpfs"
+	ww_skip 15 "needs root and a private mount namespace for a tmpfs"
 fi
 
 # ----------------------------------------------------- 3. map growth
@@ -191,4 +192,12 @@ sha=$(sha256sum "$WW_TMP/up/f$((uploads - 1)).bin" | cut -c1-64)
 "$top_builddir/wwjournal" -j "$journal" blob "$sha" -o "$WW_TMP/blob.bin"
 ww_ok "the last upload reads back byte-identical" \
 	cmp "$WW_TMP/blob.bin" "$WW_TMP/up/f$((uploads - 1)).bin"
+# a copy cut short (as cp on a full disk leaves it) is a clear error, not
+# a SIGBUS in LMDB's map
+cp -a "$journal" "$WW_TMP/cut"
+truncate -s 1M "$(find "$WW_TMP/cut" -name data.mdb | head -n 1)"
+out=$("$top_builddir/wwjournal" -j "$WW_TMP/cut" verify 2>&1)
+st=$?
+ww_is "$st" 1 "verify of a truncated copy exits 1 (not a signal)"
+ww_like "$out" 'data file truncated' "and says the data file is truncated"
 ww_done
