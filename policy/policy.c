@@ -1144,9 +1144,9 @@ static int
 compact_view(struct policy_scratch *s, const char *buf, size_t len,
              size_t *clen)
 {
-	const unsigned char *u = (const unsigned char *)buf;
+	const unsigned char *restrict u = (const unsigned char *)buf;
+	unsigned char *restrict c;
 	size_t o = 0, i = 0;
-	int sep = 0;
 
 	/*
 	 * len + 1 bytes suffice: only a run of one-byte characters can
@@ -1155,22 +1155,23 @@ compact_view(struct policy_scratch *s, const char *buf, size_t len,
 	 */
 	if (grow(&s->cbuf, &s->cbufcap, len + 3, 1))
 		return WW_ENOMEM;
+	c = (unsigned char *)s->cbuf; /* local: stores cannot alias s */
 	while (i < len) {
-		if ((u[i] & 0xF0) == 0xE0 && i + 3 <= len) {
-			unsigned cp = compact_cp(u + i);
-
-			s->cbuf[o++] = (char)(cp >> 8);
-			s->cbuf[o++] = (char)(cp & 0xFF);
+		while (i + 3 <= len && (u[i] & 0xF0) == 0xE0) {
+			c[o] = (unsigned char)(((u[i] & 0x0F) << 4) |
+			                       ((u[i + 1] >> 2) & 0x0F));
+			c[o + 1] = (unsigned char)(((u[i + 1] & 0x03) << 6) |
+			                           (u[i + 2] & 0x3F));
+			o += 2;
 			i += 3;
-			sep = 0;
-			continue;
 		}
-		if (!sep) {
-			s->cbuf[o++] = 0;
-			s->cbuf[o++] = 0;
-			sep = 1;
-		}
-		for (i++; i < len && (u[i] & 0xC0) == 0x80; i++)
+		if (i >= len)
+			break;
+		c[o] = c[o + 1] = 0; /* one unit for the whole run */
+		o += 2;
+		for (i++; i < len && ((u[i] & 0xC0) == 0x80 ||
+		                      (u[i] & 0xF0) != 0xE0 || i + 3 > len);
+		     i++)
 			;
 	}
 	*clen = o;
