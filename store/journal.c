@@ -91,6 +91,7 @@ struct journal {
 	struct jitem **qtail;
 	int closing;
 	atomic_int healthy;
+	int prealloc_rc; /* writer thread: the last segment_prealloc() */
 };
 
 static int64_t
@@ -439,6 +440,15 @@ journal_commit(struct journal *j, struct jitem *batch, int cp)
 	}
 	if (rc != 0) {
 		rc = journal_rc(rc);
+		/*
+		 * LMDB reports a short write as EIO; right after the space
+		 * reserved ahead could not be written for want of space,
+		 * that short write is a full disk: say so (found by
+		 * tests/fault/disk.sh, where most refusals read "input/output
+		 * error" on a full tmpfs).
+		 */
+		if (rc == WW_EIO && j->prealloc_rc == WW_ENOSPC)
+			rc = WW_ENOSPC;
 		log_warnx("journal: commit failed: %s", ww_strerror(rc));
 		return rc;
 	}
@@ -559,8 +569,9 @@ journal_run_batch(struct journal *j, struct jitem *batch)
 	int rc;
 
 	rc = journal_roll(j);
+	j->prealloc_rc = WW_OK;
 	if (rc == WW_OK && j->sync == JOURNAL_SYNC_FULL)
-		(void)segment_prealloc(j->seg, JOURNAL_PREALLOC);
+		j->prealloc_rc = segment_prealloc(j->seg, JOURNAL_PREALLOC);
 	if (rc == WW_OK)
 		rc = journal_commit_split(j, batch);
 	else
