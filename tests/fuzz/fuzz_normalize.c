@@ -29,6 +29,7 @@ static const char yaml[] =
     "rules:\n"
     "  - id: k\n"
     "    match: {any: [{keywords: [机密, falcon], ignore_separators: true},\n"
+    "                  {keywords: [机密文件, 公开, 、, ｗ, 한국]},\n"
     "                  {regex: 'f-\\d{2}'}, {detector: email}]}\n"
     "    action: redact\n";
 
