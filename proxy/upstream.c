@@ -928,6 +928,8 @@ upstream_new(struct event_base *base, const struct upstream_opts *opts,
 	curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
 	curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, upstream_timer_cb);
 	curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS,
+	                  opts->max_conns > 0 ? opts->max_conns : 1024L);
 	*out = up;
 	up = NULL;
 out:

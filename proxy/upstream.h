@@ -32,6 +32,11 @@ struct upstream_opts {
 	                               entries (CURLOPT_RESOLVE), or NULL */
 	size_t max_response_bytes;  /* 0: 32 MiB */
 	size_t max_idle_handles;    /* pooled easy handles kept; 0: 64 */
+	/* Upstream connections kept open for reuse (CURLMOPT_MAXCONNECTS);
+	   0: 1024.  libcurl's default (4 x the transfers in flight) closes
+	   connections after every burst of the journal's group commit, and
+	   the next burst pays a TLS handshake per request. */
+	long max_conns;
 	/* Explicit and transparent modes (additive): host_ok(host,
 	   host_arg) says whether upstream_request.host may be contacted
 	   (1) or not (0); NULL: no request may name a host.  host_arg is

@@ -269,6 +269,8 @@ worker_upstream(struct worker *w, char *err, size_t errlen)
 	    .resolve = (const char *const *)u->resolve,
 	    .host_ok = w->sh->hostclass != NULL ? hostclass_host_ok : NULL,
 	    .host_arg = w->sh->hostclass,
+	    /* one upstream connection per client connection at most */
+	    .max_conns = (long)w->sh->conf->limits.max_connections,
 	};
 
 	return upstream_new(w->base, &opts, &w->upstream, err, errlen);
