@@ -681,6 +681,9 @@ journal_load_head(struct journal *j, char *err, size_t errlen)
 		                     ? MDB_NOSYNC | MDB_NOMETASYNC
 		                     : 0;
 
+		/* why is set only by the head checks below: a segment that
+		   fails to open (e.g. truncated) has written err itself */
+		why[0] = '\0';
 		rc = segment_open(j->dir, &names[i], 0, flags, j->map_size, &s,
 		                  err, errlen);
 		if (rc == WW_OK)
@@ -701,7 +704,7 @@ journal_load_head(struct journal *j, char *err, size_t errlen)
 			         (unsigned long long)seq);
 			rc = WW_ECORRUPT;
 		}
-		if (rc == WW_ECORRUPT && err != NULL)
+		if (rc == WW_ECORRUPT && err != NULL && why[0] != '\0')
 			snprintf(err, errlen,
 			         "journal head, record %llu in %s: %s",
 			         (unsigned long long)seq, names[i].name, why);
