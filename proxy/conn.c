@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -38,6 +39,7 @@
 
 #define CONN_MAX_PIPELINE 32     /* requests in flight per connection */
 #define CONN_OUT_HIGH (4u << 20) /* stop reading while this much is owed */
+#define CONN_MIN_BODY_RATE 1024  /* bytes/s a body must average past its grace */
 
 struct slot {
 	TAILQ_ENTRY(slot) link;
@@ -68,6 +70,10 @@ struct conn {
 	int no_more;   /* read no further request */
 	int closing;   /* close once the owed answers are written */
 	int in_header; /* header timer armed for the current request */
+	int in_body;   /* body_t0_ms and body_rx0 describe the current body */
+	uint64_t rx;         /* request bytes consumed from the client */
+	uint64_t body_rx0;   /* rx when the current body began */
+	uint64_t body_t0_ms; /* CLOCK_MONOTONIC when it began */
 };
 
 struct conn_set {
@@ -153,6 +159,38 @@ conn_timer_ms(struct conn *c, unsigned ms)
 	evtimer_add(c->timer, &tv);
 }
 
+static uint64_t
+conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * How long to wait for more body: body_timeout_ms between reads, and past
+ * that grace the body must average CONN_MIN_BODY_RATE, or a client
+ * trickling a byte now and then would hold its connection (and a
+ * max_connections slot) forever: tests/fault/abuse.sh, "slow bodies".
+ */
+static unsigned
+conn_body_wait_ms(struct conn *c, unsigned idle_ms)
+{
+	uint64_t now = conn_now_ms(), spent, earned;
+
+	if (!c->in_body) {
+		c->in_body = 1;
+		c->body_t0_ms = now;
+		c->body_rx0 = c->rx;
+	}
+	spent = now - c->body_t0_ms;
+	earned = idle_ms + (c->rx - c->body_rx0) * 1000 / CONN_MIN_BODY_RATE;
+	if (spent >= earned)
+		return 1; /* too slow: time out now */
+	return earned - spent < idle_ms ? (unsigned)(earned - spent) : idle_ms;
+}
+
 /*
  * One timer per connection, armed for what the connection waits for: the
  * handshake, the rest of the headers (from the first byte: slowloris),
@@ -177,16 +215,17 @@ conn_arm_timer(struct conn *c)
 	}
 	switch (http1_phase(c->reader)) {
 	case HTTP1_HEADERS:
+		c->in_body = 0;
 		if (!c->in_header)
 			conn_timer_ms(c, lim->header_timeout_ms);
 		c->in_header = 1;
 		return;
 	case HTTP1_BODY:
 		c->in_header = 0;
-		conn_timer_ms(c, lim->body_timeout_ms);
+		conn_timer_ms(c, conn_body_wait_ms(c, lim->body_timeout_ms));
 		return;
 	case HTTP1_IDLE:
-		c->in_header = 0;
+		c->in_header = c->in_body = 0;
 		if (c->nslots == 0)
 			conn_timer_ms(c, lim->keepalive_timeout_ms);
 		else
@@ -457,6 +496,8 @@ conn_read_input(struct conn *c)
 	struct evbuffer *output = bufferevent_get_output(c->bev);
 
 	while (evbuffer_get_length(input) > 0 && !c->no_more) {
+		size_t had = evbuffer_get_length(input);
+
 		if (c->nslots >= CONN_MAX_PIPELINE ||
 		    evbuffer_get_length(output) > CONN_OUT_HIGH) {
 			/* Backpressure: conn_flush kicks us again. */
@@ -465,6 +506,7 @@ conn_read_input(struct conn *c)
 		}
 		if (conn_feed(c, input) != 0)
 			break;
+		c->rx += had - evbuffer_get_length(input);
 	}
 	if (c->no_more)
 		bufferevent_disable(c->bev, EV_READ);

@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 14
+ww_plan 15
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -40,6 +40,8 @@ ww_like "$(httpc silent)" '^closed [0-5]$' "a client that never says hello is cl
 out=$( (printf 'POST /cgi-bin/message/send HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n{"a"'; sleep 3) |
 	httpc raw)
 ww_like "$out" '^HTTP/1.1 408' "a body that stops arriving gets 408 (body timeout)"
+ww_like "$(httpc trickle -n 8)" '^HTTP/1.1 408' \
+	"a body trickled a byte every 100 ms gets 408 (minimum body rate)"
 hdr=$(head -c 3000 /dev/zero | tr '\0' x)
 out=$(printf 'GET /cgi-bin/user/get HTTP/1.1\r\nHost: h\r\nX-Big: %s\r\n\r\n' "$hdr" | httpc raw)
 ww_like "$out" '^HTTP/1.1 413' "headers over max_header_bytes get 413"

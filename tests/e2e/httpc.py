@@ -120,6 +120,31 @@ def cmd_raw(args):
     print("\nCLOSED")
 
 
+def cmd_trickle(args):
+    """Send a body a byte every 100 ms for at most -n seconds: print the
+    answer's status line (or "no answer") once the gateway stops it."""
+    s = connect(args)
+    s.sendall(b"POST /cgi-bin/message/send HTTP/1.1\r\nHost: h\r\n"
+              b"Content-Length: 100000\r\n\r\n")
+    s.setblocking(False)
+    out = b""
+    deadline = time.monotonic() + args.n
+    while time.monotonic() < deadline and b"\r\n" not in out:
+        try:
+            s.sendall(b"x")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            break
+        time.sleep(0.1)
+        try:
+            out += s.recv(65536)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass
+        except (ConnectionResetError, ssl.SSLError):
+            break
+    print(out.split(b"\r\n")[0].decode("utf-8", "replace")
+          if out else "no answer")
+
+
 def cmd_concurrent(args):
     """N connections open at once, each with one request in flight."""
     import threading
@@ -259,7 +284,7 @@ def main():
     {"keepalive": cmd_keepalive, "pipeline": cmd_pipeline, "raw": cmd_raw,
      "reload": cmd_reload, "concurrent": cmd_concurrent, "limit": cmd_limit,
      "http10": cmd_http10, "silent": cmd_silent,
-     "hold": cmd_hold}[args.cmd](args)
+     "hold": cmd_hold, "trickle": cmd_trickle}[args.cmd](args)
 
 
 if __name__ == "__main__":
