@@ -39,7 +39,8 @@
 
 #define CONN_MAX_PIPELINE 32     /* requests in flight per connection */
 #define CONN_OUT_HIGH (4u << 20) /* stop reading while this much is owed */
-#define CONN_MIN_BODY_RATE 1024  /* bytes/s a body must average past its grace */
+#define CONN_MIN_BODY_RATE 1024  /* bytes/s a body must average past its grace \
+	                          */
 
 struct slot {
 	TAILQ_ENTRY(slot) link;
@@ -71,7 +72,7 @@ struct conn {
 	int closing;   /* close once the owed answers are written */
 	int in_header; /* header timer armed for the current request */
 	int in_body;   /* body_t0_ms and body_rx0 describe the current body */
-	uint64_t rx;         /* request bytes consumed from the client */
+	uint64_t rx;   /* request bytes consumed from the client */
 	uint64_t body_rx0;   /* rx when the current body began */
 	uint64_t body_t0_ms; /* CLOCK_MONOTONIC when it began */
 };
