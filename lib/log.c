@@ -54,7 +54,8 @@ log_json_escape(char *dst, size_t dstlen, const char *msg)
 			dst[o++] = '\\';
 			dst[o++] = (char)ch;
 		} else if (ch < 0x20) {
-			o += (size_t)snprintf(dst + o, dstlen - o, "\\u%04x", ch);
+			o += (size_t)snprintf(dst + o, dstlen - o, "\\u%04x",
+			                      ch);
 		} else {
 			dst[o++] = (char)ch;
 		}
@@ -83,14 +84,15 @@ log_vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (log_sink.json) {
 		log_json_escape(esc, sizeof(esc), msg);
-		fprintf(fp,
+		fprintf(
+		    fp,
 		    "{\"time\":\"%s.%03ldZ\",\"prog\":\"%s\",\"level\":\"%s\","
 		    "\"msg\":\"%s\"}\n",
-		    ts, now.tv_nsec / 1000000, log_sink.name,
-		    log_names[level], esc);
+		    ts, now.tv_nsec / 1000000, log_sink.name, log_names[level],
+		    esc);
 	} else {
 		fprintf(fp, "%s.%03ldZ %s[%s]: %s\n", ts, now.tv_nsec / 1000000,
-		    log_sink.name, log_names[level], msg);
+		        log_sink.name, log_names[level], msg);
 	}
 	fflush(fp);
 	errno = saved;

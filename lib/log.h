@@ -37,8 +37,8 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_vlog(enum log_level level, int with_errno, const char *fmt,
-    va_list ap) __attribute__((format(printf, 3, 0)));
+void log_vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Only before the event loops run: log and exit(1). */
 void fatal(const char *fmt, ...)

@@ -39,8 +39,9 @@
 
 #define CONN_MAX_PIPELINE 32     /* requests in flight per connection */
 #define CONN_OUT_HIGH (4u << 20) /* stop reading while this much is owed */
-#define CONN_MIN_BODY_RATE 1024  /* bytes/s a body must average past its grace \
-	                          */
+#define CONN_MIN_BODY_RATE                                                     \
+	1024 /* bytes/s a body must average past its grace                     \
+	      */
 
 struct slot {
 	TAILQ_ENTRY(slot) link;

@@ -33,12 +33,12 @@ enum journal_sync {
 };
 
 struct journal_opts {
-	const char *path;        /* directory; created if missing */
+	const char *path; /* directory; created if missing */
 	enum journal_sync sync;
-	const char *gateway_id;  /* stamped on every record */
-	const char *segment;     /* "month" (default), "day", "none" */
-	uint64_t checkpoint_every;   /* records between checkpoints (0: 10000) */
-	unsigned checkpoint_secs;    /* seconds between checkpoints (0: 60) */
+	const char *gateway_id;    /* stamped on every record */
+	const char *segment;       /* "month" (default), "day", "none" */
+	uint64_t checkpoint_every; /* records between checkpoints (0: 10000) */
+	unsigned checkpoint_secs;  /* seconds between checkpoints (0: 60) */
 	const char *checkpoint_file; /* also append checkpoints here, or NULL */
 	size_t max_blob_bytes;       /* per blob cap; 0: 20 MiB */
 	size_t map_size;             /* initial LMDB map size; 0: 64 MiB */
@@ -67,7 +67,7 @@ typedef void (*journal_done_cb)(int rc, uint64_t seq, void *arg);
  * or others can read (WW_EPERM).  Errors are explained in err.
  */
 int journal_open(const struct journal_opts *opts, struct journal **out,
-    char *err, size_t errlen);
+                 char *err, size_t errlen);
 
 /*
  * Flush everything pending, write a checkpoint, stop the writer and close.
@@ -87,7 +87,7 @@ void journal_close(struct journal *j);
  * one batch run in queue order; journal_close() runs every pending one.
  */
 int journal_append_take(struct journal *j, Ww__Record *rec,
-    journal_done_cb done_cb, void *arg);
+                        journal_done_cb done_cb, void *arg);
 
 /* The digest key (borrowed; lives as long as j). */
 const struct secret *journal_secret(const struct journal *j);
@@ -100,7 +100,7 @@ const struct secret *journal_secret(const struct journal *j);
  * until then.  Deduplication is per segment.)
  */
 int journal_put_blob(struct journal *j, const void *data, size_t len,
-    unsigned char sha256[32]);
+                     unsigned char sha256[32]);
 
 /* Writable right now (last commit succeeded, not closed)? 1 or 0. */
 int journal_healthy(const struct journal *j);
@@ -111,7 +111,7 @@ int journal_healthy(const struct journal *j);
  * later by itself.
  */
 int journal_reader_open(const char *dir, struct journal_reader **out, char *err,
-    size_t errlen);
+                        size_t errlen);
 void journal_reader_close(struct journal_reader *r);
 
 /*
@@ -119,11 +119,11 @@ void journal_reader_close(struct journal_reader *r);
  * WW_ENOTFOUND, or WW_ECORRUPT / WW_EVERSION with the reason in err.
  */
 int journal_get(struct journal_reader *r, uint64_t seq, Ww__Record **out,
-    char *err, size_t errlen);
+                char *err, size_t errlen);
 
 /* Find the OUTCOME record that answers request seq (WW_ENOTFOUND if none). */
 int journal_get_outcome(struct journal_reader *r, uint64_t request_seq,
-    Ww__Record **out, char *err, size_t errlen);
+                        Ww__Record **out, char *err, size_t errlen);
 
 /*
  * Visit records with first <= seq <= last (last 0: to the head) in order.
@@ -132,22 +132,22 @@ int journal_get_outcome(struct journal_reader *r, uint64_t request_seq,
  * reason in err, so the caller decides.  rec is borrowed for the call.
  */
 typedef int (*journal_visit_cb)(uint64_t seq, const Ww__Record *rec,
-    const char *err, void *arg);
+                                const char *err, void *arg);
 int journal_scan(struct journal_reader *r, uint64_t first, uint64_t last,
-    journal_visit_cb cb, void *arg);
+                 journal_visit_cb cb, void *arg);
 
 /* The highest sequence number (0 when empty). */
 int journal_head(struct journal_reader *r, uint64_t *seq);
 
 /* What journal_verify() found. */
 struct journal_verify_result {
-	uint64_t records;       /* records checked */
-	uint64_t checkpoints;   /* checkpoint signatures verified */
-	uint64_t bytes;         /* record bytes hashed */
+	uint64_t records;     /* records checked */
+	uint64_t checkpoints; /* checkpoint signatures verified */
+	uint64_t bytes;       /* record bytes hashed */
 	uint64_t head_seq;
 	unsigned char head_hash[RECORD_HASH_LEN];
-	uint64_t bad_seq;       /* first bad sequence number, 0 if intact */
-	char reason[256];       /* what is wrong at bad_seq */
+	uint64_t bad_seq;         /* first bad sequence number, 0 if intact */
+	char reason[256];         /* what is wrong at bad_seq */
 	uint64_t outcome_unknown; /* requests without an OUTCOME record */
 };
 
@@ -168,14 +168,14 @@ typedef void (*journal_progress_cb)(uint64_t done, uint64_t total, void *arg);
  * segment.
  */
 int journal_verify(struct journal_reader *r, const char *checkpoints_file,
-    journal_progress_cb progress, void *arg,
-    struct journal_verify_result *res);
+                   journal_progress_cb progress, void *arg,
+                   struct journal_verify_result *res);
 
 /* The secondary indexes (store/segment.h says what goes in them). */
 enum journal_index {
 	JOURNAL_INDEX_SENDER = 0,
 	JOURNAL_INDEX_RECIPIENT, /* ids as they are; "party:ID", "tag:ID",
-				    "@all" */
+	                            "@all" */
 	JOURNAL_INDEX_CHAT,      /* chat_id and chat_ids */
 };
 
@@ -185,17 +185,17 @@ enum journal_index {
  * journal_scan(); returns 0, cb's non-zero value, or WW_E*.
  */
 int journal_find(struct journal_reader *r, enum journal_index idx,
-    const char *key, journal_visit_cb cb, void *arg);
+                 const char *key, journal_visit_cb cb, void *arg);
 
 /*
  * The first record stamped at or after time_ns (ns since the epoch), from
  * the time index: *seq, or WW_ENOTFOUND when none is that recent.
  */
 int journal_seq_at_time(struct journal_reader *r, int64_t time_ns,
-    uint64_t *seq);
+                        uint64_t *seq);
 
 /* Read a blob back.  *out malloc'ed.  WW_ENOTFOUND when not stored. */
 int journal_get_blob(struct journal_reader *r, const unsigned char sha256[32],
-    uint8_t **out, size_t *outlen);
+                     uint8_t **out, size_t *outlen);
 
 #endif

@@ -733,7 +733,7 @@ fake_bind(struct fake *f, const struct fake_opts *o)
 	}
 	/* Accepted sockets inherit it: answers are not held back by Nagle. */
 	setsockopt(evhttp_bound_socket_get_fd(h), IPPROTO_TCP, TCP_NODELAY,
-	    &(int){1}, sizeof(int));
+	           &(int){1}, sizeof(int));
 	if (getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&ss,
 	                &len) != 0)
 		return -1;

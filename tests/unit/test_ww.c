@@ -35,7 +35,8 @@ test_log_json_escapes(void **state)
 	log_debug("not shown");
 	fclose(fp);
 	log_init("test", LOG_LEVEL_INFO, NULL, 0);
-	assert_non_null(strstr(buf, "\"msg\":\"a \\\"quoted\\\" \\\\ line\\u000a\""));
+	assert_non_null(
+	    strstr(buf, "\"msg\":\"a \\\"quoted\\\" \\\\ line\\u000a\""));
 	assert_null(strstr(buf, "not shown"));
 }
 
