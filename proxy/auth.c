@@ -222,7 +222,7 @@ auth_check(struct auth *a, const char *header, char user[AUTH_USER_MAX])
 			goto out;
 		auth_cached(a, key, 1);
 	}
-	snprintf(user, AUTH_USER_MAX, "%s", cred);
+	memcpy(user, cred, strlen(cred) + 1); /* < AUTH_USER_MAX, checked */
 	rc = WW_OK;
 out:
 	OPENSSL_cleanse(cred, sizeof(cred));
