@@ -76,6 +76,20 @@ connect_tchar(unsigned char c)
 	return c > 0x20 && c < 0x7f && strchr("\"(),/:;<=>?@[\\]{}", c) == NULL;
 }
 
+/* Copy a host of n visible ASCII bytes into out->host, or refuse it. */
+static int
+connect_set_host(const char *h, size_t n, struct connect_req *out)
+{
+	if (n == 0 || n >= sizeof(out->host))
+		return connect_fail(out, 400, "bad host");
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)h[i] <= 0x20 || (unsigned char)h[i] >= 0x7f)
+			return connect_fail(out, 400, "bad host");
+	memcpy(out->host, h, n);
+	out->host[n] = '\0';
+	return WW_OK;
+}
+
 /* "host:port" (a name, or "[v6]" which hostclass then refuses). */
 static int
 connect_authority(const char *a, size_t n, struct connect_req *out)
@@ -98,11 +112,8 @@ connect_authority(const char *a, size_t n, struct connect_req *out)
 	}
 	if (port == 0 || port > 65535)
 		return connect_fail(out, 400, "bad port");
-	for (const char *p = a; p < colon; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return connect_fail(out, 400, "bad host");
-	memcpy(out->host, a, (size_t)(colon - a));
-	out->host[colon - a] = '\0';
+	if (connect_set_host(a, (size_t)(colon - a), out) != WW_OK)
+		return WW_EINVAL;
 	out->port = (unsigned)port;
 	return WW_OK;
 }
@@ -125,10 +136,8 @@ connect_absolute(const char *t, size_t n, struct connect_req *out)
 	if (memchr(t, '@', a) != NULL)
 		return connect_fail(out, 400, "user info in the URL");
 	if (memchr(t, ':', a) == NULL) {
-		if (a == 0 || a >= sizeof(out->host))
-			return connect_fail(out, 400, "bad host");
-		memcpy(out->host, t, a);
-		out->host[a] = '\0';
+		if (connect_set_host(t, a, out) != WW_OK)
+			return WW_EINVAL;
 		out->port = 80;
 	} else if (connect_authority(t, a, out) != WW_OK) {
 		return WW_EINVAL;

@@ -78,6 +78,9 @@ test_parse_bad(void **state)
 	    "CONNECT a.example:443 HTTP/1.1\r\nProxy-Authorization: a\r\n"
 	    "Proxy-Authorization: b\r\n\r\n",
 	    "CONNECT a.example:443 HTTP/1.1\r\n",
+	    /* a host of non-ASCII bytes, with and without a port (fuzz) */
+	    "GET http://a.examp\xff\xffle/ HTTP/1.1\r\n\r\n",
+	    "GET http://a.examp\xff\xffle:80/ HTTP/1.1\r\n\r\n",
 	};
 	struct connect_req r;
 
