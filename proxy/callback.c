@@ -95,11 +95,15 @@ struct callback_exchange {
 	const char *refuse_text;
 	int blocked, dedup;
 	const char *endpoint;
-	/* the journal wait */
+	/* the journal wait: the writer thread writes only wjrc and wseq,
+	   before event_active(wake) (the base's lock orders them);
+	   cbx_on_journaled copies them on the loop thread, which alone
+	   reads and writes jrc and seq (the deadline sets jrc meanwhile:
+	   the race exchange.c had, found by ThreadSanitizer) */
 	struct event *wake, *deadline;
 	cb_next next;
-	int jrc, jpending, timed_out;
-	uint64_t seq, req_seq;
+	int jrc, wjrc, jpending, timed_out;
+	uint64_t seq, wseq, req_seq;
 	/* the receiver's answer, kept while a passive reply is journaled */
 	struct upstream_call *call;
 	int status;
@@ -631,8 +635,8 @@ cbx_journal_done(int rc, uint64_t seq, void *arg)
 {
 	struct callback_exchange *x = arg;
 
-	x->jrc = rc;
-	x->seq = seq;
+	x->wjrc = rc;
+	x->wseq = seq;
 	event_active(x->wake, EV_READ, 0);
 }
 
@@ -647,6 +651,10 @@ cbx_on_journaled(evutil_socket_t fd, short what, void *arg)
 	x->jpending = 0;
 	event_del(x->deadline);
 	x->next = NULL;
+	if (next != NULL) { /* a late commit (deadline passed) only frees us */
+		x->jrc = x->wjrc;
+		x->seq = x->wseq;
+	}
 	if (x->env->journal == NULL && x->jrc == WW_OK)
 		x->jrc = WW_ECLOSED;
 	if (next != NULL)
