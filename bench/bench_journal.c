@@ -1,12 +1,18 @@
 /*
  * bench_journal.c: journal throughput (not a test; see bench/README.md).
  *
- *   bench_journal [-s SECONDS] [-n FILL_RECORDS] [-d DIR] [-N]
+ *   bench_journal [-s SECONDS] [-n FILL_RECORDS] [-d DIR] [-N] [-O]
+ *                 [-w WRITERS]
  *
  * 1. Durable appends/s (sync=full, group commit) with 1, 4 and 32
  *    writers, each waiting for its record to be durable before the next,
- *    as the proxy does per request.  -N also runs them with sync=none,
- *    the CPU-bound ceiling (no fsync).  -s 0 skips this part.
+ *    as the proxy does per request.  -O: after each durable REQUEST the
+ *    writer also appends its OUTCOME without waiting, as the gateway does
+ *    (records/s then counts both).  -N also runs them with sync=none,
+ *    the CPU-bound ceiling (no fsync).  -w N: only N writers.  -s 0
+ *    skips this part.  Each line also gives the CPU time per record of
+ *    the whole process (appenders, record building and writer) and of
+ *    the writer thread alone.
  * 2. Fills a journal with FILL_RECORDS records (requests, then an outcome
  *    for each), then measures verify (MB/s of stored record bytes,
  *    records/s) and a scan that unpacks every record and joins each
@@ -14,6 +20,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -23,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,19 +140,73 @@ struct writer {
 	pthread_cond_t cv;
 	int done;
 	int rc;
+	uint64_t seq;
 	double until;
 	uint64_t appended;
+	int outcomes; /* -O: also append an OUTCOME per REQUEST */
 	atomic_int *failed;
 };
+
+static Ww__Record *fill_outcome(uint64_t request_seq);
+
+/* CPU seconds (user + system) of the whole process so far. */
+static double
+cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU seconds of the journal writer thread ("wwjournal"), or -1. */
+static double
+writer_cpu_s(void)
+{
+	char path[300], buf[64];
+	unsigned long long ns = 0;
+	struct dirent *de;
+	double r = -1;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	while (d != NULL && r < 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		         de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		buf[0] = '\0';
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+		if (strcmp(buf, "wwjournal\n") != 0)
+			continue;
+		/* schedstat: ns on the CPU, ns waiting, timeslices */
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+		         de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			r = (double)ns / 1e9;
+		fclose(f);
+	}
+	if (d != NULL)
+		closedir(d);
+	return r;
+}
 
 static void
 writer_cb(int rc, uint64_t seq, void *arg)
 {
 	struct writer *w = arg;
 
-	(void)seq;
 	pthread_mutex_lock(&w->mu);
 	w->rc = rc;
+	w->seq = seq;
 	w->done = 1;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
@@ -172,6 +234,12 @@ writer_run(void *arg)
 			break;
 		}
 		w->appended++;
+		if (!w->outcomes)
+			continue;
+		if ((rec = fill_outcome(w->seq)) == NULL ||
+		    journal_append_take(w->j, rec, NULL, NULL) != WW_OK)
+			break;
+		w->appended++;
 	}
 	return NULL;
 }
@@ -197,7 +265,8 @@ open_journal(const char *dir, enum journal_sync sync, struct journal **j)
 
 /* Durable appends/s with nw writers for secs seconds. */
 static int
-bench_appends(const char *root, int nw, double secs, enum journal_sync sync)
+bench_appends(const char *root, int nw, double secs, enum journal_sync sync,
+              int outcomes)
 {
 	char dir[512];
 	struct journal *j;
@@ -205,16 +274,18 @@ bench_appends(const char *root, int nw, double secs, enum journal_sync sync)
 	pthread_t *th = calloc((size_t)nw, sizeof(*th));
 	atomic_int failed = 0;
 	uint64_t total = 0;
-	double t0, t1;
+	double t0, t1, c0, c1, wc;
 
 	if (w == NULL || th == NULL)
 		return WW_ENOMEM;
 	snprintf(dir, sizeof(dir), "%s/appends-%d-%d", root, nw, (int)sync);
 	if (open_journal(dir, sync, &j) != WW_OK)
 		return WW_EIO;
+	c0 = cpu_s();
 	t0 = now_s();
 	for (int i = 0; i < nw; i++) {
 		w[i].j = j;
+		w[i].outcomes = outcomes;
 		w[i].until = t0 + secs;
 		w[i].failed = &failed;
 		pthread_mutex_init(&w[i].mu, NULL);
@@ -228,12 +299,17 @@ bench_appends(const char *root, int nw, double secs, enum journal_sync sync)
 		pthread_cond_destroy(&w[i].cv);
 	}
 	t1 = now_s();
+	wc = writer_cpu_s();
 	journal_close(j);
+	c1 = cpu_s();
+	if (total == 0)
+		total = 1;
 	printf("%s appends, %2d writers: %9.0f records/s (%llu in %.2f s"
-	       "%s)\n",
+	       "%s), CPU %.1f us/record, writer thread %.1f us/record\n",
 	       sync == JOURNAL_SYNC_FULL ? "durable" : "no-sync", nw,
 	       (double)total / (t1 - t0), (unsigned long long)total, t1 - t0,
-	       atomic_load(&failed) ? ", SOME FAILED" : "");
+	       atomic_load(&failed) ? ", SOME FAILED" : "",
+	       (c1 - c0) * 1e6 / (double)total, wc * 1e6 / (double)total);
 	free(w);
 	free(th);
 	return atomic_load(&failed) ? WW_EIO : WW_OK;
@@ -395,10 +471,11 @@ main(int argc, char **argv)
 	const char *base = "/tmp";
 	double secs = 3;
 	unsigned n = 200000;
-	static const int writers[] = {1, 4, 32};
-	int c, rc = WW_OK, nosync = 0;
+	int writers[] = {1, 4, 32};
+	size_t nwriters = WW_NELEM(writers);
+	int c, rc = WW_OK, nosync = 0, outcomes = 0;
 
-	while ((c = getopt(argc, argv, "s:n:d:N")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:d:NOw:")) != -1) {
 		if (c == 's')
 			secs = atof(optarg);
 		else if (c == 'n')
@@ -407,11 +484,16 @@ main(int argc, char **argv)
 			base = optarg;
 		else if (c == 'N')
 			nosync = 1;
-		else {
+		else if (c == 'O')
+			outcomes = 1;
+		else if (c == 'w' && atoi(optarg) > 0) {
+			writers[0] = atoi(optarg); /* only this many */
+			nwriters = 1;
+		} else {
 			fprintf(
 			    stderr,
 			    "usage: bench_journal [-s SECONDS] [-n RECORDS] "
-			    "[-d DIR] [-N]\n");
+			    "[-d DIR] [-N] [-O] [-w WRITERS]\n");
 			return 2;
 		}
 	}
@@ -425,12 +507,13 @@ main(int argc, char **argv)
 		printf(
 		    "fdatasync of a 4 KiB overwrite: %.3f ms (calibration)\n",
 		    fsync_ms(root));
-	for (size_t i = 0; secs > 0 && rc == WW_OK && i < WW_NELEM(writers);
+	for (size_t i = 0; secs > 0 && rc == WW_OK && i < nwriters; i++)
+		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_FULL,
+		                   outcomes);
+	for (size_t i = 0; secs > 0 && nosync && rc == WW_OK && i < nwriters;
 	     i++)
-		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_FULL);
-	for (size_t i = 0;
-	     secs > 0 && nosync && rc == WW_OK && i < WW_NELEM(writers); i++)
-		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_NONE);
+		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_NONE,
+		                   outcomes);
 	if (rc == WW_OK)
 		rc = bench_read(root, n);
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
