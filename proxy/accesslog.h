@@ -4,9 +4,11 @@
  * Fields: time, client, port, method, path (no query: a query can hold a
  * token or webhook key), endpoint class, action, status, errcode, the
  * REQUEST and OUTCOME sequence numbers, app, token digest, sizes, latency
- * and the local error.  Never a secret, never a body.  Lines are written
- * with one write(2) each on an O_APPEND descriptor, so any thread may log
- * and lines never interleave.
+ * and the local error.  Never a secret, never a body.  The shared log
+ * writes each line with one write(2) on an O_APPEND descriptor, so any
+ * thread may log through it and lines never interleave.  A worker logs
+ * through its own buffered view (accesslog_buffered), which writes whole
+ * lines in one write(2) per 32 KiB (PIPE_BUF on a pipe or terminal).
  */
 #ifndef WW_ACCESSLOG_H
 #define WW_ACCESSLOG_H
@@ -41,11 +43,23 @@ struct accesslog_entry {
 int accesslog_open(const char *path, struct accesslog **out);
 void accesslog_close(struct accesslog *a); /* NULL is a no-op */
 
-/* Write one line.  Errors are counted, not reported (logging must not
- * fail an exchange).  a == NULL is a no-op. */
+/*
+ * A buffered view of shared for one thread: its lines are written when
+ * the buffer is full, at accesslog_flush() and at accesslog_close() (which
+ * does not close shared; close the views first).  *out is NULL when shared
+ * is NULL.  WW_OK, WW_ENOMEM.
+ */
+int accesslog_buffered(struct accesslog *shared, struct accesslog **out);
+
+/* Write a view's buffered lines now (the worker does, every second).
+ * A no-op on the shared log and on NULL. */
+void accesslog_flush(struct accesslog *a);
+
+/* Write one line (or buffer it, on a view).  Errors are counted, not
+ * reported (logging must not fail an exchange).  a == NULL is a no-op. */
 void accesslog_write(struct accesslog *a, const struct accesslog_entry *e);
 
-/* Lines that could not be written (tests, metrics). */
+/* Lines that could not be written, by the log and all its views. */
 uint64_t accesslog_errors(const struct accesslog *a);
 
 #endif

@@ -15,6 +15,7 @@
 #include "ww.h"
 #include "log.h"
 #include "policy/policy.h"
+#include "proxy/accesslog.h"
 #include "proxy/callback.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
@@ -56,8 +57,9 @@ struct worker {
 	struct upstream *upstream;
 	struct callback_worker *callbacks; /* NULL: no callback routes */
 	struct policy_scratch *scratch;
-	struct policy *policy; /* xenv.policy: this worker's reference */
-	SSL_CTX **tls;         /* this worker's references */
+	struct accesslog *alog; /* this worker's buffered view, or NULL */
+	struct policy *policy;  /* xenv.policy: this worker's reference */
+	SSL_CTX **tls;          /* this worker's references */
 	struct exchange_env xenv;
 	unsigned drain_ms;        /* set by worker_stop() before ev_stop */
 	struct timeval drain_end; /* by the base's cached clock */
@@ -150,6 +152,7 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	__atomic_store_n(&w->reachable, upstream_reachable(w->upstream),
 	                 __ATOMIC_RELAXED);
+	accesslog_flush(w->alog); /* a quiet gateway's lines, within a tick */
 }
 
 /*
@@ -309,7 +312,7 @@ worker_fill_env(struct worker *w)
 	    .busy_errcode = -1,
 	    .max_blob_bytes = conf->journal.max_blob_bytes,
 	    .identity = w->sh->identity,
-	    .accesslog = w->sh->accesslog,
+	    .accesslog = w->alog,
 	    .callbacks = w->callbacks,
 	};
 }
@@ -368,6 +371,7 @@ worker_new(struct worker_shared *sh, unsigned idx, struct worker **out,
 	w->policy = policy_ref(sh->policy);
 	pthread_mutex_unlock(&sh->lock);
 	if ((rc = policy_scratch_new(w->policy, &w->scratch)) != WW_OK ||
+	    (rc = accesslog_buffered(sh->accesslog, &w->alog)) != WW_OK ||
 	    (rc = worker_upstream(w, err, errlen)) != WW_OK ||
 	    (rc = callback_worker_new(w->base, sh->conf, sh->callback_seen,
 	                              &w->callbacks, err, errlen)) != WW_OK ||
@@ -515,5 +519,6 @@ worker_free(struct worker *w)
 	worker_free_events(w);
 	if (w->base != NULL)
 		event_base_free(w->base);
+	accesslog_close(w->alog); /* after the last exchange has logged */
 	free(w);
 }

@@ -166,6 +166,18 @@ for s in "$token" "$secret" "$minted"; do
 done
 ww_is "$leaks" 0 "no token or secret in the journal, logs, exports or metrics"
 
+# 8. access lines: buffered per worker, written within a tick (1 s)
+blocked_lines() {
+	jq -s '[.[] | select(.action == "block" and .errcode == 985001
+		and .forwarded == false and .seq > 0)] | length' \
+		"$WW_TMP/access.log" 2>&1
+}
+for ((i = 0; i < 50; i++)); do
+	[ "$(blocked_lines)" = 1 ] && break
+	ww_sleep_ms 100
+done
+ww_is "$(blocked_lines)" 1 "the access log has the blocked request's line, as JSON"
+
 ww_ok "wwgate stops cleanly" ww_stop_gateway
 ww_ok "the journal verifies" wwj verify
 ww_done

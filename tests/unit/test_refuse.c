@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -105,12 +106,65 @@ test_accesslog(void **state)
 	assert_non_null(strstr(buf, "\"path\":\"/cgi-bin/message/send???\""));
 	assert_non_null(strstr(buf, "\"errcode\":985001"));
 	assert_non_null(strstr(buf, "\"seq\":9"));
-	assert_non_null(strstr(buf, "\"latency_ms\":1.5"));
+	assert_non_null(strstr(buf, "\"latency_ms\":1.500"));
 	assert_non_null(fgets(buf, sizeof(buf), fp));
 	assert_null(fgets(buf, sizeof(buf), fp));
 	fclose(fp);
 	unlink(path);
 	assert_int_equal(accesslog_open("/nonexistent-dir/x.log", &a), WW_EIO);
+}
+
+static size_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (size_t)st.st_size;
+}
+
+/* A worker's view buffers whole lines; flush and close write them. */
+static void
+test_accesslog_buffered(void **state)
+{
+	char path[] = "/tmp/wwaccess.XXXXXX", buf[2048];
+	struct accesslog *a, *v;
+	struct accesslog_entry e = {0};
+	FILE *fp;
+	size_t n = 0;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(accesslog_buffered(NULL, &v), WW_OK);
+	assert_null(v);
+	assert_int_equal(accesslog_open(path, &a), WW_OK);
+	assert_int_equal(accesslog_buffered(a, &v), WW_OK);
+	e.method = "POST";
+	e.path = "/a\"b\\c";
+	e.error = "x";
+	accesslog_write(v, &e);
+	assert_int_equal(file_size(path), 0);
+	accesslog_flush(v);
+	assert_true(file_size(path) > 0);
+	/* more than the buffer holds: whole lines go out as it fills */
+	for (int i = 0; i < 400; i++)
+		accesslog_write(v, &e);
+	assert_true(file_size(path) > 0);
+	accesslog_close(v);
+	assert_int_equal(accesslog_errors(a), 0);
+	accesslog_close(a);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	while (fgets(buf, sizeof(buf), fp) != NULL) {
+		assert_non_null(strstr(buf, "\"path\":\"/a\\\"b\\\\c\""));
+		assert_int_equal(buf[strlen(buf) - 2], '}');
+		n++;
+	}
+	assert_int_equal(n, 401);
+	fclose(fp);
+	unlink(path);
 }
 
 int
@@ -120,6 +174,7 @@ main(void)
 	    cmocka_unit_test(test_block_shape),
 	    cmocka_unit_test(test_busy_and_bad_utf8),
 	    cmocka_unit_test(test_accesslog),
+	    cmocka_unit_test(test_accesslog_buffered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
