@@ -2,17 +2,19 @@
  * bench_journal.c: journal throughput (not a test; see bench/README.md).
  *
  *   bench_journal [-s SECONDS] [-n FILL_RECORDS] [-d DIR] [-N] [-O]
- *                 [-w WRITERS]
+ *                 [-u MICROS] [-g MICROS] [-w WRITERS]
  *
  * 1. Durable appends/s (sync=full, group commit) with 1, 4 and 32
  *    writers, each waiting for its record to be durable before the next,
  *    as the proxy does per request.  -O: after each durable REQUEST the
  *    writer also appends its OUTCOME without waiting, as the gateway does
- *    (records/s then counts both).  -N also runs them with sync=none,
- *    the CPU-bound ceiling (no fsync).  -w N: only N writers.  -s 0
- *    skips this part.  Each line also gives the CPU time per record of
- *    the whole process (appenders, record building and writer) and of
- *    the writer thread alone.
+ *    (records/s then counts both); -u: after waiting MICROS for the
+ *    "upstream"; -g: and MICROS more before the next REQUEST (the
+ *    client's turn), so that OUTCOMEs arrive on their own.  -N also runs them
+ * with sync=none, the CPU-bound ceiling (no fsync).  -w N: only N writers.  -s
+ * 0 skips this part.  Each line also gives the CPU time per record of the whole
+ * process (appenders, record building and writer) and of the writer thread
+ * alone.
  * 2. Fills a journal with FILL_RECORDS records (requests, then an outcome
  *    for each), then measures verify (MB/s of stored record bytes,
  *    records/s) and a scan that unpacks every record and joins each
@@ -143,7 +145,9 @@ struct writer {
 	uint64_t seq;
 	double until;
 	uint64_t appended;
-	int outcomes; /* -O: also append an OUTCOME per REQUEST */
+	int outcomes;         /* -O: also append an OUTCOME per REQUEST */
+	unsigned upstream_us; /* -u: wait this long before the OUTCOME */
+	unsigned gap_us;      /* -g: and this long after it */
 	atomic_int *failed;
 };
 
@@ -236,10 +240,14 @@ writer_run(void *arg)
 		w->appended++;
 		if (!w->outcomes)
 			continue;
+		if (w->upstream_us > 0)
+			usleep(w->upstream_us);
 		if ((rec = fill_outcome(w->seq)) == NULL ||
 		    journal_append_take(w->j, rec, NULL, NULL) != WW_OK)
 			break;
 		w->appended++;
+		if (w->gap_us > 0)
+			usleep(w->gap_us);
 	}
 	return NULL;
 }
@@ -266,7 +274,7 @@ open_journal(const char *dir, enum journal_sync sync, struct journal **j)
 /* Durable appends/s with nw writers for secs seconds. */
 static int
 bench_appends(const char *root, int nw, double secs, enum journal_sync sync,
-              int outcomes)
+              int outcomes, const unsigned us[2])
 {
 	char dir[512];
 	struct journal *j;
@@ -286,6 +294,8 @@ bench_appends(const char *root, int nw, double secs, enum journal_sync sync,
 	for (int i = 0; i < nw; i++) {
 		w[i].j = j;
 		w[i].outcomes = outcomes;
+		w[i].upstream_us = us[0];
+		w[i].gap_us = us[1];
 		w[i].until = t0 + secs;
 		w[i].failed = &failed;
 		pthread_mutex_init(&w[i].mu, NULL);
@@ -474,8 +484,9 @@ main(int argc, char **argv)
 	int writers[] = {1, 4, 32};
 	size_t nwriters = WW_NELEM(writers);
 	int c, rc = WW_OK, nosync = 0, outcomes = 0;
+	unsigned us[2] = {0, 0}; /* -u, -g */
 
-	while ((c = getopt(argc, argv, "s:n:d:NOw:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:d:NOu:g:w:")) != -1) {
 		if (c == 's')
 			secs = atof(optarg);
 		else if (c == 'n')
@@ -486,6 +497,10 @@ main(int argc, char **argv)
 			nosync = 1;
 		else if (c == 'O')
 			outcomes = 1;
+		else if (c == 'u')
+			us[0] = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'g')
+			us[1] = (unsigned)strtoul(optarg, NULL, 10);
 		else if (c == 'w' && atoi(optarg) > 0) {
 			writers[0] = atoi(optarg); /* only this many */
 			nwriters = 1;
@@ -493,7 +508,8 @@ main(int argc, char **argv)
 			fprintf(
 			    stderr,
 			    "usage: bench_journal [-s SECONDS] [-n RECORDS] "
-			    "[-d DIR] [-N] [-O] [-w WRITERS]\n");
+			    "[-d DIR] [-N] [-O] [-u MICROS] [-g MICROS] "
+			    "[-w WRITERS]\n");
 			return 2;
 		}
 	}
@@ -509,11 +525,11 @@ main(int argc, char **argv)
 		    fsync_ms(root));
 	for (size_t i = 0; secs > 0 && rc == WW_OK && i < nwriters; i++)
 		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_FULL,
-		                   outcomes);
+		                   outcomes, us);
 	for (size_t i = 0; secs > 0 && nosync && rc == WW_OK && i < nwriters;
 	     i++)
 		rc = bench_appends(root, writers[i], secs, JOURNAL_SYNC_NONE,
-		                   outcomes);
+		                   outcomes, us);
 	if (rc == WW_OK)
 		rc = bench_read(root, n);
 	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
