@@ -434,30 +434,21 @@ ex_finish(struct exchange *ex, const struct ex_end *end)
 
 /* What the answer teaches: token identity (gettoken), media_id (upload). */
 static void
-ex_learn_answer(struct exchange *ex, const struct upstream_result *res,
-                struct ex_end *end, char *token, char **media_id)
+ex_learn_answer(struct exchange *ex, const struct wecom_answer *ans,
+                struct ex_end *end)
 {
-	const struct secret *key = journal_secret(ex->env->journal);
-
-	if (ex->cls == WECOM_GETTOKEN &&
-	    wecom_parse_token_answer(key, res->body, res->body_len, token,
-	                             NULL) == WW_OK) {
-		end->learned_token = token;
+	if (ex->cls == WECOM_GETTOKEN && ans->has_token) {
+		end->learned_token = ans->token_digest;
 		if (ex->env->identity != NULL)
 			identity_learn_token(
-			    ex->env->identity, token,
+			    ex->env->identity, ans->token_digest,
 			    ex->corp_id != NULL ? ex->corp_id : "", ex->app);
 	}
-	if (!ex->has_upload)
+	if (!ex->has_upload || ans->media_id == NULL)
 		return;
-	if (identity_answer_str(res->body, res->body_len, "media_id",
-	                        media_id) != WW_OK &&
-	    identity_answer_str(res->body, res->body_len, "url", media_id) !=
-	        WW_OK)
-		return;
-	end->media_id = *media_id;
+	end->media_id = ans->media_id;
 	if (ex->env->identity != NULL)
-		identity_learn_media(ex->env->identity, *media_id,
+		identity_learn_media(ex->env->identity, ans->media_id,
 		                     ex->upload_sha);
 }
 
@@ -466,10 +457,10 @@ ex_on_upstream(const struct upstream_result *res, void *arg)
 {
 	struct exchange *ex = arg;
 	struct ex_end end = {.journal_outcome = 1};
-	char hint[24], token[SECRET_DIGEST_LEN];
-	char *errmsg = NULL, *msgid = NULL, *media_id = NULL;
-	uint8_t *answer = NULL;
+	const struct secret *key = NULL;
+	struct wecom_answer ans;
 	struct http_response resp;
+	char hint[24];
 
 	ex->call = NULL;
 	metrics_observe(ex->env->metrics, METRICS_UPSTREAM, res->latency_us);
@@ -486,18 +477,21 @@ ex_on_upstream(const struct upstream_result *res, void *arg)
 		return;
 	}
 	end.http_status = res->status;
-	if (wecom_parse_answer(res->body, res->body_len, &end.errcode, &errmsg,
-	                       &msgid) == WW_OK)
-		end.has_errcode = 1;
-	end.errmsg = errmsg;
-	end.msgid = msgid;
-	if (ex->env->journal != NULL &&
-	    wecom_scrub_answer(journal_secret(ex->env->journal), res->body,
-	                       res->body_len, &answer,
-	                       &end.answer_len) == WW_OK)
-		end.answer = answer;
 	if (ex->env->journal != NULL)
-		ex_learn_answer(ex, res, &end, token, &media_id);
+		key = journal_secret(ex->env->journal);
+	/* One parse: errcode, errmsg, msgid, the scrubbed answer, the token
+	   or media id (the journal copy is res->body when clean). */
+	if (wecom_read_answer(key, ex->cls, res->body, res->body_len, &ans) ==
+	    WW_OK) {
+		end.has_errcode = 1;
+		end.errcode = ans.errcode;
+		end.errmsg = ans.errmsg;
+		end.msgid = ans.msgid;
+		end.answer = ans.journal;
+		end.answer_len = ans.journal_len;
+		if (key != NULL)
+			ex_learn_answer(ex, &ans, &end);
+	}
 	resp.status = res->status;
 	resp.headers = res->headers;
 	resp.n_headers = res->n_headers;
@@ -505,10 +499,7 @@ ex_on_upstream(const struct upstream_result *res, void *arg)
 	resp.body_len = res->body_len;
 	end.resp = &resp;
 	ex_finish(ex, &end);
-	free(errmsg);
-	free(msgid);
-	free(answer);
-	free(media_id);
+	wecom_answer_cleanup(&ans);
 }
 
 static void

@@ -5,7 +5,10 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +159,217 @@ ptrset_add(struct ptrset *set, const void *p)
 	return WW_OK;
 }
 
+/* ---- the decode arena --------------------------------------------------- */
+
+/*
+ * jansson builds a tree with one malloc per node, string and hash table,
+ * and the tree dies with the call that parsed it.  While a decode runs,
+ * jansson allocates from an arena instead: bump allocation from a chunk
+ * in the decoder's frame (struct arena), then from malloc'ed chunks that
+ * double, all released at once when the decode ends (nothing is kept between
+ * calls, so a hostile body leaves nothing behind and no thread has memory to
+ * give back when it exits).  jansson's allocation functions are process
+ * wide (json_set_alloc_funcs): outside an arena they are malloc and free,
+ * so every other jansson user (callbacks, wwjournal, wwpolicy, the proxy)
+ * is unaffected.  Which arena is active is per thread: the one mutable
+ * global of this module, a thread-local pointer set only between
+ * arena_begin() and arena_end().  Arena memory never leaves those calls.
+ *
+ * Under AddressSanitizer every block gets a size header and a red zone,
+ * free poisons it, and unused arena space stays poisoned, so overflows and
+ * use after free inside the arena are still caught (fuzz_wecom).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WECOM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WECOM_ASAN 1
+#endif
+#endif
+#ifdef WECOM_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_HEAD 16u /* size header */
+#define ARENA_RED 16u  /* red zone after each block */
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ARENA_HEAD 0u
+#define ARENA_RED 0u
+#endif
+
+#define ARENA_ALIGN 16u              /* _Alignof(max_align_t) on x86-64 */
+#define ARENA_STACK (16u << 10)      /* the chunk on the decoder's stack */
+#define ARENA_FIRST_HEAP (64u << 10) /* first malloc'ed chunk; doubles */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	unsigned char *lo, *hi; /* the usable bytes */
+};
+
+struct arena {
+	unsigned char *cur, *end;   /* free part of the current chunk */
+	struct arena_chunk *chunks; /* malloc'ed, newest first */
+	size_t next_size;
+	int oom;       /* an allocation failed: the result is WW_ENOMEM */
+	int owns_json; /* jansson allocates here: trees need no json_decref */
+	_Alignas(ARENA_ALIGN) unsigned char first[ARENA_STACK];
+};
+
+static _Thread_local struct arena *arena_active;
+
+static int
+arena_has(const struct arena *a, const void *p)
+{
+	uintptr_t u = (uintptr_t)p;
+
+	if (u >= (uintptr_t)a->first && u < (uintptr_t)(a->first + ARENA_STACK))
+		return 1;
+	for (const struct arena_chunk *c = a->chunks; c != NULL; c = c->next)
+		if (u >= (uintptr_t)c->lo && u < (uintptr_t)c->hi)
+			return 1;
+	return 0;
+}
+
+/* A new current chunk for at least need bytes. */
+static int
+arena_grow(struct arena *a, size_t need)
+{
+	const size_t head = (sizeof(struct arena_chunk) + ARENA_ALIGN - 1) &
+	                    ~(size_t)(ARENA_ALIGN - 1);
+	struct arena_chunk *c;
+	size_t size = a->next_size;
+
+	while (size < need + head && size < SIZE_MAX / 4)
+		size *= 2;
+	if (size < need + head || (c = malloc(size)) == NULL)
+		return WW_ENOMEM;
+	c->lo = (unsigned char *)c + head;
+	c->hi = (unsigned char *)c + size;
+	c->next = a->chunks;
+	a->chunks = c;
+	a->next_size = size * 2;
+	a->cur = c->lo;
+	a->end = c->hi;
+	ASAN_POISON_MEMORY_REGION(c->lo, (size_t)(c->hi - c->lo));
+	return WW_OK;
+}
+
+static void *
+arena_alloc(struct arena *a, size_t n)
+{
+	size_t need;
+	unsigned char *p;
+
+	if (n > SIZE_MAX / 4) {
+		a->oom = 1;
+		return NULL;
+	}
+	need = (ARENA_HEAD + n + ARENA_RED + ARENA_ALIGN - 1) &
+	       ~(size_t)(ARENA_ALIGN - 1);
+	if ((size_t)(a->end - a->cur) < need && arena_grow(a, need) != WW_OK) {
+		a->oom = 1;
+		return NULL;
+	}
+	p = a->cur + ARENA_HEAD;
+	a->cur += need;
+#ifdef WECOM_ASAN
+	memcpy(p - ARENA_HEAD, &n, sizeof(n));
+#endif
+	ASAN_UNPOISON_MEMORY_REGION(p, n);
+	return p;
+}
+
+/* jansson's allocation functions (installed once by wecom_init). */
+static void *
+arena_json_malloc(size_t n)
+{
+	struct arena *a = arena_active;
+
+	return a != NULL ? arena_alloc(a, n) : malloc(n);
+}
+
+static void
+arena_json_free(void *p)
+{
+	struct arena *a = arena_active;
+
+	if (p == NULL || a == NULL || !arena_has(a, p)) {
+		free(p);
+		return;
+	}
+#ifdef WECOM_ASAN
+	{
+		size_t n;
+
+		memcpy(&n, (unsigned char *)p - ARENA_HEAD, sizeof(n));
+		ASAN_POISON_MEMORY_REGION(p, n);
+	}
+#endif
+}
+
+static void
+wecom_init_once(void)
+{
+	json_set_alloc_funcs(arena_json_malloc, arena_json_free);
+}
+
+void
+wecom_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, wecom_init_once);
+}
+
+/*
+ * Make a (the caller's, normally on its stack) this thread's active arena
+ * until arena_end().  Arenas do not nest.
+ */
+static void
+arena_begin(struct arena *a)
+{
+	json_malloc_t mfn;
+	json_free_t ffn;
+
+	wecom_init();
+	a->cur = a->first;
+	a->end = a->first + ARENA_STACK;
+	a->chunks = NULL;
+	a->next_size = ARENA_FIRST_HEAP;
+	a->oom = 0;
+	/* A test may have swapped jansson's allocator: then trees are freed
+	   as usual and the arena stays unused. */
+	json_get_alloc_funcs(&mfn, &ffn);
+	a->owns_json = mfn == arena_json_malloc && ffn == arena_json_free;
+	ASAN_POISON_MEMORY_REGION(a->first, ARENA_STACK);
+	arena_active = a;
+}
+
+/* Release a jansson tree built while a was active. */
+static void
+arena_decref(const struct arena *a, json_t *j)
+{
+	if (!a->owns_json)
+		json_decref(j);
+}
+
+/* Deactivate a and free its chunks; WW_ENOMEM if an allocation failed. */
+static int
+arena_end(struct arena *a)
+{
+	struct arena_chunk *c, *next;
+
+	arena_active = NULL;
+	ASAN_UNPOISON_MEMORY_REGION(a->first, ARENA_STACK);
+	for (c = a->chunks; c != NULL; c = next) {
+		next = c->next;
+		ASAN_UNPOISON_MEMORY_REGION(c->lo, (size_t)(c->hi - c->lo));
+		free(c);
+	}
+	a->chunks = NULL;
+	return a->oom ? WW_ENOMEM : WW_OK;
+}
+
 static const char *
 json_type_name(const json_t *j)
 {
@@ -181,8 +395,9 @@ json_type_name(const json_t *j)
 static int
 name_in(const char *name, const char *const *list)
 {
+	/* The first byte rules out most names without a call. */
 	for (; *list != NULL; list++)
-		if (strcmp(name, *list) == 0)
+		if (**list == *name && strcmp(name, *list) == 0)
 			return 1;
 	return 0;
 }
@@ -1748,7 +1963,7 @@ scrub_tree(const struct secret *key, json_t *node, const char *const *names,
 			if (s == NULL)
 				return WW_ENOMEM;
 			secret_digest(key, s, strlen(s), digest);
-			free(s);
+			arena_json_free(s); /* jansson's allocator made it */
 			v = json_string(digest);
 			if (v == NULL || json_object_set_new(node, k, v) != 0)
 				return WW_ENOMEM;
@@ -1766,23 +1981,35 @@ scrub_tree(const struct secret *key, json_t *node, const char *const *names,
 
 /*
  * Nesting depth of a JSON text, ignoring brackets inside strings: checked
- * before parsing so a hostile body never drives deep recursion.
+ * before parsing, since jansson's own limit (JSON_PARSER_MAX_DEPTH) is
+ * compiled in at 2048, so a hostile body is refused before it is parsed
+ * at all.  Strings, most of a message body, are skipped with memchr:
+ * their closing quote is the first one after an even run of backslashes.
  */
 static int
 json_depth_ok(const uint8_t *b, size_t len, int max)
 {
-	int depth = 0, in_str = 0;
+	const uint8_t *p = b, *end = b + len, *q;
+	int depth = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = b[i];
+	while (p < end) {
+		uint8_t c = *p++;
 
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-		} else if (c == '"') {
-			in_str = 1;
+		if (c == '"') {
+			for (;;) {
+				size_t bs = 0;
+
+				q = memchr(p, '"', (size_t)(end - p));
+				if (q == NULL)
+					return 1; /* unterminated: jansson says
+					           */
+				while (q - bs > p &&
+				       q[-1 - (ptrdiff_t)bs] == '\\')
+					bs++;
+				p = q + 1;
+				if (bs % 2 == 0)
+					break;
+			}
 		} else if (c == '{' || c == '[') {
 			if (++depth > max)
 				return 0;
@@ -1949,6 +2176,7 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 	                 {0}, why,  sizeof(why), 0,   0};
 	const struct wecom_endpoint *e = NULL;
 	enum wecom_class cls = WECOM_NOT_API;
+	struct arena arena;
 	char *ep = NULL;
 	int rc, unsafe;
 
@@ -1970,8 +2198,12 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 	}
 	if (rc == WW_OK)
 		rc = dec_query(key, query, d.msg, cls);
+	arena_begin(&arena);
 	if (rc == WW_OK)
 		rc = dec_run(&d, body, len, cls, e);
+	arena_decref(&arena, d.root);
+	if (arena_end(&arena) != WW_OK)
+		rc = WW_ENOMEM;
 	if (rc == WW_EPARSE) {
 		(void)ww_fail(0, err, errlen, "%s", why);
 		if (record_set_str(&d.msg->decode_error, why) != WW_OK)
@@ -1981,7 +2213,6 @@ wecom_decode(const struct secret *key, const char *path, const char *query,
 	free(d.path.s);
 	free(d.taken.slot);
 	free(d.force.slot);
-	json_decref(d.root);
 	if (rc == WW_OK || rc == WW_EPARSE)
 		*out = d.msg;
 	else
@@ -2098,12 +2329,14 @@ wecom_redact_body(const uint8_t *body, size_t len, const Ww__Message *msg,
                   size_t *outlen)
 {
 	json_t *root = NULL, *node;
+	struct arena arena;
 	int oom = 0, rc;
 
 	*out = NULL;
 	*outlen = 0;
 	if (n != msg->n_texts)
 		return WW_EINVAL;
+	arena_begin(&arena);
 	rc = json_parse(body, len, &root, NULL, 0);
 	for (size_t i = 0; rc == WW_OK && i < n; i++) {
 		if (redacted[i] == NULL)
@@ -2123,101 +2356,126 @@ wecom_redact_body(const uint8_t *body, size_t len, const Ww__Message *msg,
 	}
 	if (rc == WW_OK)
 		rc = dump_alloc(root, out, outlen);
-	json_decref(root);
+	arena_decref(&arena, root);
+	if (arena_end(&arena) != WW_OK) {
+		free(*out);
+		*out = NULL;
+		*outlen = 0;
+		rc = WW_ENOMEM;
+	}
 	return rc;
 }
 
 /* ---- upstream answers (wecom-api.md 3.1) -------------------------------- */
 
-int
-wecom_parse_answer(const uint8_t *body, size_t len, int64_t *errcode,
-                   char **errmsg, char **msgid)
+/*
+ * *out = a copy of root[name] when that is a string (non-empty if
+ * nonempty) and *out is still NULL.
+ */
+static int
+answer_str(json_t *root, const char *name, int nonempty, char **out)
 {
-	json_t *root, *j;
-	int rc;
+	json_t *j = json_object_get(root, name);
 
-	if (errmsg != NULL)
-		*errmsg = NULL;
-	if (msgid != NULL)
-		*msgid = NULL;
-	rc = json_parse(body, len, &root, NULL, 0);
-	if (rc != WW_OK)
-		return rc;
-	j = json_object_get(root, "errcode");
-	if (errcode != NULL && json_is_integer(j))
-		*errcode = json_integer_value(j);
-	j = json_object_get(root, "errmsg");
-	if (errmsg != NULL && json_is_string(j) &&
-	    (*errmsg = strdup(json_string_value(j))) == NULL)
-		rc = WW_ENOMEM;
-	j = json_object_get(root, "msgid");
-	if (rc == WW_OK && msgid != NULL && json_is_string(j) &&
-	    (*msgid = strdup(json_string_value(j))) == NULL)
-		rc = WW_ENOMEM;
-	json_decref(root);
-	if (rc != WW_OK && errmsg != NULL) {
-		free(*errmsg);
-		*errmsg = NULL;
-	}
-	return rc;
+	if (*out != NULL || !json_is_string(j) ||
+	    (nonempty && json_string_length(j) == 0))
+		return WW_OK;
+	*out = strdup(json_string_value(j));
+	return *out != NULL ? WW_OK : WW_ENOMEM;
 }
 
-int
-wecom_parse_token_answer(const struct secret *key, const uint8_t *body,
-                         size_t len, char digest[SECRET_DIGEST_LEN],
-                         int64_t *expires_in)
+/* The minted token of a token answer: the first name that is a string. */
+static void
+answer_token(const struct secret *key, json_t *root, struct wecom_answer *a)
 {
 	static const char *const names[] = {
 	    "access_token", "suite_access_token", "provider_access_token"};
-	json_t *root, *j = NULL;
-	int rc;
+	json_t *j = NULL;
 
-	if (expires_in != NULL)
-		*expires_in = 0;
-	rc = json_parse(body, len, &root, NULL, 0);
-	if (rc != WW_OK)
-		return rc;
 	for (size_t i = 0; i < WW_NELEM(names) && !json_is_string(j); i++)
 		j = json_object_get(root, names[i]);
-	if (!json_is_string(j) || json_string_length(j) == 0) {
-		rc = WW_ENOTFOUND;
-	} else {
-		secret_digest(key, json_string_value(j), json_string_length(j),
-		              digest);
-		j = json_object_get(root, "expires_in");
-		if (expires_in != NULL && json_is_integer(j))
-			*expires_in = json_integer_value(j);
+	if (!json_is_string(j) || json_string_length(j) == 0)
+		return;
+	secret_digest(key, json_string_value(j), json_string_length(j),
+	              a->token_digest);
+	a->has_token = 1;
+	j = json_object_get(root, "expires_in");
+	if (json_is_integer(j))
+		a->expires_in = json_integer_value(j);
+}
+
+/* The journal's copy: the body itself unless a minted secret is in it. */
+static int
+answer_scrub(const struct secret *key, json_t *root, const uint8_t *body,
+             size_t len, struct wecom_answer *a)
+{
+	int changed = 0, rc;
+
+	rc = scrub_tree(key, root, answer_secrets, NULL, &changed, 0);
+	if (rc == WW_OK && !changed) {
+		a->journal = body;
+		a->journal_len = len;
+	} else if (rc == WW_OK) {
+		rc = dump_alloc(root, &a->scrubbed, &a->journal_len);
+		a->journal = a->scrubbed;
 	}
-	json_decref(root);
+	return rc;
+}
+
+/* Fill a from the parsed answer; the scrub runs last (it edits root). */
+static int
+answer_fill(const struct secret *key, enum wecom_class cls, json_t *root,
+            const uint8_t *body, size_t len, struct wecom_answer *a)
+{
+	json_t *j = json_object_get(root, "errcode");
+	int rc;
+
+	if (json_is_integer(j))
+		a->errcode = json_integer_value(j);
+	rc = answer_str(root, "errmsg", 0, &a->errmsg);
+	if (rc == WW_OK)
+		rc = answer_str(root, "msgid", 0, &a->msgid);
+	/* What an upload answer calls the file: media_id, or url (uploadimg) */
+	if (rc == WW_OK && cls == WECOM_UPLOAD)
+		rc = answer_str(root, "media_id", 1, &a->media_id);
+	if (rc == WW_OK && cls == WECOM_UPLOAD)
+		rc = answer_str(root, "url", 1, &a->media_id);
+	if (rc == WW_OK && key != NULL && cls == WECOM_GETTOKEN)
+		answer_token(key, root, a);
+	if (rc == WW_OK && key != NULL)
+		rc = answer_scrub(key, root, body, len, a);
 	return rc;
 }
 
 int
-wecom_scrub_answer(const struct secret *key, const uint8_t *body, size_t len,
-                   uint8_t **out, size_t *outlen)
+wecom_read_answer(const struct secret *key, enum wecom_class cls,
+                  const uint8_t *body, size_t len, struct wecom_answer *out)
 {
+	struct arena arena;
 	json_t *root;
-	int changed = 0, rc;
+	int rc;
 
-	*out = NULL;
-	*outlen = 0;
+	memset(out, 0, sizeof(*out));
+	arena_begin(&arena);
 	rc = json_parse(body, len, &root, NULL, 0);
+	if (rc == WW_OK)
+		rc = answer_fill(key, cls, root, body, len, out);
+	arena_decref(&arena, root);
+	if (arena_end(&arena) != WW_OK)
+		rc = WW_ENOMEM;
 	if (rc != WW_OK)
-		return rc;
-	rc = scrub_tree(key, root, answer_secrets, NULL, &changed, 0);
-	if (rc == WW_OK && changed) {
-		rc = dump_alloc(root, out, outlen);
-	} else if (rc == WW_OK) {
-		*out = malloc(len);
-		if (*out == NULL) {
-			rc = WW_ENOMEM;
-		} else {
-			memcpy(*out, body, len);
-			*outlen = len;
-		}
-	}
-	json_decref(root);
+		wecom_answer_cleanup(out);
 	return rc;
+}
+
+void
+wecom_answer_cleanup(struct wecom_answer *a)
+{
+	free(a->errmsg);
+	free(a->msgid);
+	free(a->media_id);
+	free(a->scrubbed);
+	memset(a, 0, sizeof(*a));
 }
 
 /* ---- uploads (wecom-api.md 2.10) ---------------------------------------- */

@@ -19,6 +19,17 @@
 #define WECOM_MAX_TEXT_PARTS 4096
 #define WECOM_MAX_BODY (8u << 20) /* JSON bodies; wecom-api.md 4.2 */
 
+/*
+ * Install the allocation functions jansson uses process wide (once; later
+ * calls do nothing).  Decoders parse into a per-call arena through them;
+ * outside a decoder they are plain malloc and free, so other jansson
+ * users are unaffected.  Every wecom_* entry point calls it; a program
+ * that uses jansson from several threads should call it before starting
+ * them, since json_set_alloc_funcs() is not thread safe.  A program that
+ * sets its own jansson allocator after this (tests) turns the arena off.
+ */
+void wecom_init(void);
+
 enum wecom_class {
 	WECOM_OTHER = 0, /* under /cgi-bin/ but carries no message */
 	WECOM_MESSAGE,   /* JSON body with message content: must decode */
@@ -108,12 +119,47 @@ int wecom_redact_body(const uint8_t *body, size_t len, const Ww__Message *msg,
                       size_t *outlen);
 
 /*
- * Read an upstream JSON answer: errcode, errmsg and msgid when present
- * (each out-pointer may be NULL; strings are malloc'ed).  WW_EPARSE when
- * it is not a JSON object.
+ * What the gateway reads of an upstream JSON answer (wecom-api.md 3.1),
+ * from one parse.  Strings are NUL-terminated and owned by the struct;
+ * journal may point into the caller's body (see below).
  */
-int wecom_parse_answer(const uint8_t *body, size_t len, int64_t *errcode,
-                       char **errmsg, char **msgid);
+struct wecom_answer {
+	int64_t errcode;      /* 0 when absent or not an integer */
+	char *errmsg, *msgid; /* NULL when absent or not strings */
+	/* token answers (WECOM_GETTOKEN: gettoken, service/get_*_token) */
+	int has_token; /* a non-empty access_token, suite_access_token or
+	                  provider_access_token (the first that is a string) */
+	char token_digest[SECRET_DIGEST_LEN];
+	int64_t expires_in; /* 0 when absent */
+	/* uploads (WECOM_UPLOAD): "media_id", else "url" (uploadimg), when
+	   a non-empty string; else NULL */
+	char *media_id;
+	/* the answer fit for the journal (Outcome.response_body): the body
+	   itself when it holds no secret (journal == body: no copy, valid as
+	   long as the caller's body), else the JSON re-serialized (compact,
+	   raw UTF-8) with access_token, suite_access_token,
+	   provider_access_token, permanent_code, ticket and response_code
+	   values replaced by digests (journal == scrubbed, owned) */
+	const uint8_t *journal;
+	size_t journal_len;
+	uint8_t *scrubbed;
+};
+
+/*
+ * Read an upstream answer to a request of class cls.  key digests the
+ * token and the scrubbed secrets; with key NULL (no journal) only errcode,
+ * errmsg, msgid and media_id are read (no token, journal NULL).  *out is
+ * always initialized: release it with wecom_answer_cleanup() whatever the
+ * result.  WW_OK; WW_EPARSE when body is not a JSON object (or is over
+ * WECOM_MAX_BODY, deeper than WECOM_MAX_JSON_DEPTH, has duplicate keys):
+ * *out is then empty; WW_ENOMEM (*out empty).
+ */
+int wecom_read_answer(const struct secret *key, enum wecom_class cls,
+                      const uint8_t *body, size_t len,
+                      struct wecom_answer *out);
+
+/* Free what a holds and zero it (a itself is the caller's). */
+void wecom_answer_cleanup(struct wecom_answer *a);
 
 /*
  * Decode a multipart/form-data media upload (WECOM_UPLOAD paths:
@@ -129,26 +175,5 @@ int wecom_decode_upload(const struct secret *key, const char *path,
                         const char *query, const char *content_type,
                         const uint8_t *body, size_t len, Ww__Message **out,
                         char *err, size_t errlen);
-
-/*
- * Read a token answer (gettoken, service/get_corp_token,
- * get_suite_token, get_provider_token): the digest of the minted
- * access_token (or suite_/provider_access_token) into digest, and
- * expires_in (may be NULL; 0 when absent).  WW_ENOTFOUND when the answer
- * holds no token (e.g. an error answer), WW_EPARSE when not JSON.
- */
-int wecom_parse_token_answer(const struct secret *key, const uint8_t *body,
-                             size_t len, char digest[SECRET_DIGEST_LEN],
-                             int64_t *expires_in);
-
-/*
- * An upstream answer fit for the journal (Outcome.response_body): *out is
- * the body itself when it holds no secret, else the JSON re-serialized with
- * access_token, suite_access_token, provider_access_token, permanent_code,
- * ticket and response_code values replaced by digests.  WW_EPARSE when
- * body is not a JSON object (the caller then stores nothing), WW_ENOMEM.
- */
-int wecom_scrub_answer(const struct secret *key, const uint8_t *body,
-                       size_t len, uint8_t **out, size_t *outlen);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * Input: one byte choosing the endpoint, then the request body.  Every
  * decoded message is packed as a record, redacted and decoded again; the
- * answer readers and the query scrubber get the same bytes.
+ * answer reader (as each kind of answer) and the query scrubber get the
+ * same bytes.
  */
 #include "config.h"
 
@@ -64,20 +65,45 @@ redact_all(const uint8_t *body, size_t len, const Ww__Message *msg,
 	free(red);
 }
 
+/*
+ * The answer reader, for each kind of request: with and without a key it
+ * reads the same fields; a journal copy is the body itself or a scrubbed
+ * re-serialization that reads back as JSON.
+ */
 static void
 answers(const struct secret *key, const uint8_t *data, size_t size)
 {
-	char *errmsg = NULL, *msgid = NULL, *q, *sq, d[SECRET_DIGEST_LEN];
-	int64_t code, exp;
-	uint8_t *out = NULL;
-	size_t outlen;
+	static const enum wecom_class cls[] = {WECOM_MESSAGE, WECOM_GETTOKEN,
+	                                       WECOM_UPLOAD};
+	struct wecom_answer a, b, c;
+	char *q, *sq;
 
-	(void)wecom_parse_answer(data, size, &code, &errmsg, &msgid);
-	free(errmsg);
-	free(msgid);
-	(void)wecom_parse_token_answer(key, data, size, d, &exp);
-	(void)wecom_scrub_answer(key, data, size, &out, &outlen);
-	free(out);
+	for (size_t i = 0; i < WW_NELEM(cls); i++) {
+		int rc = wecom_read_answer(key, cls[i], data, size, &a);
+
+		if (wecom_read_answer(NULL, cls[i], data, size, &b) != rc ||
+		    a.errcode != b.errcode ||
+		    (a.errmsg == NULL) != (b.errmsg == NULL) ||
+		    (a.msgid == NULL) != (b.msgid == NULL) ||
+		    (a.media_id == NULL) != (b.media_id == NULL) ||
+		    b.journal != NULL || b.has_token)
+			abort();
+		if (rc == WW_OK &&
+		    (a.journal == NULL ||
+		     (a.scrubbed == NULL &&
+		      (a.journal != data || a.journal_len != size)) ||
+		     (a.scrubbed != NULL && a.journal != a.scrubbed)))
+			abort();
+		if (a.scrubbed != NULL && a.journal_len <= WECOM_MAX_BODY) {
+			if (wecom_read_answer(NULL, cls[i], a.scrubbed,
+			                      a.journal_len, &c) != WW_OK ||
+			    c.errcode != a.errcode)
+				abort();
+			wecom_answer_cleanup(&c);
+		}
+		wecom_answer_cleanup(&a);
+		wecom_answer_cleanup(&b);
+	}
 	q = strndup((const char *)data, size);
 	if (q != NULL && wecom_scrub_query(key, q, &sq) == WW_OK)
 		free(sq);

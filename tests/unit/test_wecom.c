@@ -1,7 +1,7 @@
 /*
  * test_wecom.c: WeCom decoding, data-driven from tests/data/wecom/
  * (NAME.json is a request body, NAME.expect what decoding must give), plus
- * limits, secrets, redaction, answers and uploads.
+ * limits, secrets, redaction and uploads (answers: test_wecom_answer.c).
  */
 #include "config.h"
 
@@ -622,60 +622,6 @@ test_scrub_query(void **state)
 }
 
 static void
-test_answers(void **state)
-{
-	static const char ok[] =
-	    "{\"errcode\":0,\"errmsg\":\"ok\",\"invaliduser\":"
-	    "\"\",\"msgid\":\"MSG123\"}";
-	static const char tok[] =
-	    "{\"errcode\":0,\"errmsg\":\"ok\",\"access_token\":"
-	    "\"TOKEN-XYZ\",\"expires_in\":7200}";
-	struct secret *key = test_key();
-	char *errmsg, *msgid, d[SECRET_DIGEST_LEN], want[SECRET_DIGEST_LEN];
-	int64_t code = -1, exp;
-	uint8_t *out;
-	size_t outlen;
-
-	(void)state;
-	assert_int_equal(wecom_parse_answer((const uint8_t *)ok, strlen(ok),
-	                                    &code, &errmsg, &msgid),
-	                 WW_OK);
-	assert_int_equal(code, 0);
-	assert_string_equal(errmsg, "ok");
-	assert_string_equal(msgid, "MSG123");
-	free(errmsg);
-	free(msgid);
-	assert_int_equal(wecom_parse_answer((const uint8_t *)"<html>", 6, &code,
-	                                    &errmsg, NULL),
-	                 WW_EPARSE);
-	assert_null(errmsg);
-
-	assert_int_equal(wecom_parse_token_answer(key, (const uint8_t *)tok,
-	                                          strlen(tok), d, &exp),
-	                 WW_OK);
-	secret_digest(key, "TOKEN-XYZ", 9, want);
-	assert_string_equal(d, want);
-	assert_int_equal(exp, 7200);
-	assert_int_equal(wecom_parse_token_answer(key, (const uint8_t *)ok,
-	                                          strlen(ok), d, NULL),
-	                 WW_ENOTFOUND);
-
-	assert_int_equal(wecom_scrub_answer(key, (const uint8_t *)tok,
-	                                    strlen(tok), &out, &outlen),
-	                 WW_OK);
-	assert_null(memmem(out, outlen, "TOKEN-XYZ", 9));
-	assert_non_null(memmem(out, outlen, want, strlen(want)));
-	free(out);
-	assert_int_equal(wecom_scrub_answer(key, (const uint8_t *)ok,
-	                                    strlen(ok), &out, &outlen),
-	                 WW_OK);
-	assert_int_equal(outlen, strlen(ok));
-	assert_memory_equal(out, ok, outlen);
-	free(out);
-	secret_free(key);
-}
-
-static void
 test_redact_errors(void **state)
 {
 	static const char body[] = "{\"touser\":\"a\",\"msgtype\":\"text\","
@@ -836,7 +782,6 @@ main(void)
 	    cmocka_unit_test(test_gettoken),
 	    cmocka_unit_test(test_classify),
 	    cmocka_unit_test(test_scrub_query),
-	    cmocka_unit_test(test_answers),
 	    cmocka_unit_test(test_redact_errors),
 	    cmocka_unit_test(test_upload),
 	    cmocka_unit_test(test_upload_odd),

@@ -3,7 +3,9 @@
  * (STYLE.md, "fail the Nth allocation").  For every N, the Nth allocation
  * fails; the call must return WW_ENOMEM, leave no leak (ASan) and never
  * crash.  malloc/calloc/realloc/strdup/strndup of libstore are wrapped at
- * link time (-Wl,--wrap); jansson allocates through json_set_alloc_funcs.
+ * link time (-Wl,--wrap); jansson allocates from the decoders' arena,
+ * whose chunks come from the wrapped malloc, or, in a second run, node by
+ * node through json_set_alloc_funcs.
  */
 #include "config.h"
 
@@ -176,6 +178,7 @@ test_decode(void **state)
 	struct req bad = {"/cgi-bin/message/send", bad_body};
 	struct req other = {"/cgi-bin/kf/sync_msg", "{\"token\":\"T\"}"};
 	struct req token = {"/cgi-bin/gettoken", ""};
+	struct req big = {"/cgi-bin/message/send", *state};
 
 	(void)state;
 	sweep("card", sc_decode, &card, WW_OK);
@@ -184,6 +187,8 @@ test_decode(void **state)
 	sweep("type error", sc_decode, &bad, WW_EPARSE);
 	sweep("other", sc_decode, &other, WW_OK);
 	sweep("gettoken", sc_decode, &token, WW_OK);
+	/* Bigger than the arena's first chunk: its growth fails too. */
+	sweep("big", sc_decode, &big, WW_OK);
 }
 
 static int
@@ -223,20 +228,24 @@ sc_answers(const struct secret *key, void *arg)
 {
 	static const char ans[] = "{\"errcode\":0,\"errmsg\":\"ok\","
 	                          "\"access_token\":\"A\",\"msgid\":\"M\"}";
-	char *errmsg = NULL, *msgid = NULL, *q = NULL;
-	uint8_t *out = NULL;
-	size_t outlen;
+	static const char up[] = "{\"errcode\":0,\"media_id\":\"X\"}";
+	struct wecom_answer a;
+	char *q = NULL;
 	int rc;
 
 	(void)arg;
-	rc = wecom_parse_answer((const uint8_t *)ans, strlen(ans), NULL,
-	                        &errmsg, &msgid);
-	free(errmsg);
-	free(msgid);
+	rc = wecom_read_answer(key, WECOM_GETTOKEN, (const uint8_t *)ans,
+	                       strlen(ans), &a);
+	if (rc == WW_OK && (a.errmsg == NULL || a.msgid == NULL ||
+	                    !a.has_token || a.scrubbed == NULL))
+		fail_msg("answer read incompletely");
+	wecom_answer_cleanup(&a);
 	if (rc == WW_OK)
-		rc = wecom_scrub_answer(key, (const uint8_t *)ans, strlen(ans),
-		                        &out, &outlen);
-	free(out);
+		rc = wecom_read_answer(key, WECOM_UPLOAD, (const uint8_t *)up,
+		                       strlen(up), &a);
+	if (rc == WW_OK && a.media_id == NULL)
+		fail_msg("media_id not read");
+	wecom_answer_cleanup(&a);
 	if (rc == WW_OK)
 		rc = wecom_scrub_query(key, "access_token=A&type=file", &q);
 	free(q);
@@ -333,6 +342,39 @@ test_multipart(void **state)
 	sweep("multipart", sc_multipart, NULL, WW_OK);
 }
 
+/* A text message of about 64 KiB: the arena grows twice. */
+static int
+big_setup(void **state)
+{
+	static const char head[] = "{\"touser\":\"a\",\"msgtype\":\"text\","
+	                           "\"text\":{\"content\":\"";
+	size_t n = 64 << 10;
+	char *b = __real_malloc(sizeof(head) + n + 8);
+
+	if (b == NULL)
+		return -1;
+	memcpy(b, head, sizeof(head) - 1);
+	memset(b + sizeof(head) - 1, 'x', n);
+	strcpy(b + sizeof(head) - 1 + n, "\"}}");
+	*state = b;
+	return 0;
+}
+
+static int
+big_teardown(void **state)
+{
+	free(*state);
+	return 0;
+}
+
+/* jansson allocating node by node through the wrapped malloc. */
+static int
+per_node_setup(void **state)
+{
+	json_set_alloc_funcs(json_malloc, free);
+	return big_setup(state);
+}
+
 int
 main(void)
 {
@@ -342,7 +384,16 @@ main(void)
 	    cmocka_unit_test(test_record),
 	    cmocka_unit_test(test_multipart),
 	};
+	int failed;
 
-	json_set_alloc_funcs(json_malloc, free);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* First with the decode arena (store/wecom.c): jansson allocates
+	   from it and only its growth can fail; then with jansson's
+	   allocator swapped for the wrapped malloc, which turns the arena
+	   off and fails jansson's own allocations one by one. */
+	wecom_init();
+	failed = cmocka_run_group_tests_name("arena", tests, big_setup,
+	                                     big_teardown);
+	failed += cmocka_run_group_tests_name("per-node", tests, per_node_setup,
+	                                      big_teardown);
+	return failed;
 }
