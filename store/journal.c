@@ -189,6 +189,26 @@ journal_index_message(const struct segment *s, MDB_txn *txn,
 	return journal_index_put(txn, chat, "", r->chat_id, be);
 }
 
+/*
+ * Put key -> val at the end of an index whose keys mostly grow (time,
+ * request seq): MDB_APPEND skips the search and splits a full last page
+ * into a full and a new one instead of two half-empty ones.  A key that
+ * does not sort last (an equal time, a clock stepped back, an outcome of
+ * an older request) is refused with MDB_KEYEXIST and put the usual way
+ * with flags.  Returns 0 also when flags refuse it as existing.
+ */
+static int
+journal_index_append(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val,
+                     unsigned flags)
+{
+	int rc;
+
+	rc = mdb_put(txn, dbi, key, val, MDB_APPEND);
+	if (rc == MDB_KEYEXIST)
+		rc = mdb_put(txn, dbi, key, val, flags);
+	return rc == MDB_KEYEXIST ? 0 : rc;
+}
+
 /* Every index entry for rec (seq be), in the record's transaction. */
 static int
 journal_index(const struct segment *s, MDB_txn *txn, const Ww__Record *rec,
@@ -199,16 +219,18 @@ journal_index(const struct segment *s, MDB_txn *txn, const Ww__Record *rec,
 	int rc;
 
 	chain_key((uint64_t)rec->time_ns, tkey);
-	rc = mdb_put(txn, s->idx[SEGMENT_IDX_TIME], &k, &v, MDB_NODUPDATA);
-	if (rc != 0 && rc != MDB_KEYEXIST)
+	rc = journal_index_append(txn, s->idx[SEGMENT_IDX_TIME], &k, &v,
+	                          MDB_NODUPDATA);
+	if (rc != 0)
 		return rc;
 	if (rec->kind == WW__KIND__OUTCOME && rec->outcome != NULL &&
 	    rec->outcome->request_seq != 0) {
 		/* The first outcome of a request is the one that counts. */
 		chain_key(rec->outcome->request_seq, rkey);
 		k.mv_data = rkey;
-		rc = mdb_put(txn, s->outcome, &k, &v, MDB_NOOVERWRITE);
-		if (rc != 0 && rc != MDB_KEYEXIST)
+		rc = journal_index_append(txn, s->outcome, &k, &v,
+		                          MDB_NOOVERWRITE);
+		if (rc != 0)
 			return rc;
 	}
 	if (rec->message == NULL)
@@ -492,14 +514,19 @@ journal_roll(struct journal *j)
 	return WW_OK;
 }
 
-/* Report every item of a finished batch and free the records. */
-/* Report every item of a finished batch (it->rc) and free the records. */
+/*
+ * Report every item of a finished batch (it->rc), then free the records:
+ * the waiting exchanges go on while the writer frees.
+ */
 static void
 journal_deliver(struct journal *j, struct jitem *batch)
 {
 	struct jitem *it, *next;
 	int blobs = 0;
 
+	for (it = batch; it != NULL; it = it->next)
+		if (it->rec != NULL && it->cb != NULL)
+			it->cb(it->rc, it->rc == WW_OK ? it->seq : 0, it->arg);
 	for (it = batch; it != NULL; it = next) {
 		next = it->next;
 		if (it->rec == NULL) {
@@ -509,8 +536,6 @@ journal_deliver(struct journal *j, struct jitem *batch)
 			blobs = 1;
 			continue;
 		}
-		if (it->cb != NULL)
-			it->cb(it->rc, it->rc == WW_OK ? it->seq : 0, it->arg);
 		record_free(it->rec);
 		free(it);
 	}

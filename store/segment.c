@@ -419,10 +419,17 @@ segment_prealloc(struct segment *s, size_t ahead)
 	mdb_filehandle_t fd;
 	off_t used, off, end;
 
-	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) ||
-	    mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &fst) != 0)
+	/* No system call while the size last seen leaves room enough:
+	   the file only grows (LMDB or we extend it), so that size may be
+	   short of the truth but never beyond it.  */
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st))
 		return WW_EIO;
 	used = (off_t)(info.me_last_pgno + 1) * st.ms_psize;
+	if (s->file_size - used >= (off_t)(ahead / 2))
+		return WW_OK;
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &fst) != 0)
+		return WW_EIO;
+	s->file_size = (long long)fst.st_size;
 	if (fst.st_size - used >= (off_t)(ahead / 2))
 		return WW_OK;
 	end = used + (off_t)ahead;
@@ -433,7 +440,10 @@ segment_prealloc(struct segment *s, size_t ahead)
 		if (pwrite(fd, zeros, n, off) != (ssize_t)n)
 			return segment_err(errno);
 	}
-	return fdatasync(fd) == 0 ? WW_OK : segment_err(errno);
+	if (fdatasync(fd) != 0)
+		return segment_err(errno);
+	s->file_size = (long long)end;
+	return WW_OK;
 }
 
 int

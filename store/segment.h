@@ -62,6 +62,7 @@ struct segment {
 	MDB_dbi blobs;
 	int dbs_open; /* the dbis above are valid */
 	int rdonly;
+	long long file_size; /* writer: data file size last seen (prealloc) */
 	struct segment_name name;
 };
 
