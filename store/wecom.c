@@ -272,10 +272,11 @@ arena_alloc(struct arena *a, size_t n)
 	}
 	p = a->cur + ARENA_HEAD;
 	a->cur += need;
+	/* the size header stays addressable: arena_json_free reads it */
+	ASAN_UNPOISON_MEMORY_REGION(p - ARENA_HEAD, ARENA_HEAD + n);
 #ifdef WECOM_ASAN
 	memcpy(p - ARENA_HEAD, &n, sizeof(n));
 #endif
-	ASAN_UNPOISON_MEMORY_REGION(p, n);
 	return p;
 }
 
@@ -1189,15 +1190,18 @@ static int
 dec_spec(struct wdec *d, json_t *node, const char *spec, int req,
          const struct field *f)
 {
-	size_t seglen = strcspn(spec, "."), plen;
+	size_t seglen = strcspn(spec, "."), plen, klen;
 	const char *rest = spec[seglen] == '.' ? spec + seglen + 1 : NULL;
 	int is_array = seglen > 2 && strncmp(spec + seglen - 2, "[]", 2) == 0;
 	char key[64];
 	json_t *child;
 	int rc;
 
-	snprintf(key, sizeof(key), "%.*s", (int)(seglen - (is_array ? 2 : 0)),
-	         spec);
+	klen = seglen - (is_array ? 2 : 0);
+	if (klen >= sizeof(key)) /* the field maps' names are short */
+		klen = sizeof(key) - 1;
+	memcpy(key, spec, klen);
+	key[klen] = '\0';
 	child = dec_push(d, node, key, &plen, &rc);
 	if (rc == WW_OK && child == NULL && req)
 		rc = dec_fail(d, "%s: missing", dec_where(d));
