@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "ww.h"
 #include "log.h"
 #include "store/journal.h"
@@ -165,18 +167,17 @@ cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* CPU seconds of the journal writer thread ("wwjournal"), or -1. */
-static double
-writer_cpu_s(void)
+/* The journal writer thread's /proc/self/task entry name, or -1. */
+static int
+writer_tid(char *tid, size_t len)
 {
 	char path[300], buf[64];
-	unsigned long long ns = 0;
 	struct dirent *de;
-	double r = -1;
+	int rc = -1;
 	DIR *d = opendir("/proc/self/task");
 	FILE *f;
 
-	while (d != NULL && r < 0 && (de = readdir(d)) != NULL) {
+	while (d != NULL && rc < 0 && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
@@ -187,20 +188,79 @@ writer_cpu_s(void)
 		if (fgets(buf, sizeof(buf), f) == NULL)
 			buf[0] = '\0';
 		fclose(f);
-		if (strcmp(buf, "wwjournal\n") != 0)
-			continue;
-		/* schedstat: ns on the CPU, ns waiting, timeslices */
-		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
-		         de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
+		if (strcmp(buf, "wwjournal\n") == 0) {
+			snprintf(tid, len, "%s", de->d_name);
+			rc = 0;
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	return rc;
+}
+
+/*
+ * CPU seconds of the journal writer thread ("wwjournal"), or -1, and the
+ * share of it spent in the kernel (*sys, from the tick counts).
+ */
+static double
+writer_cpu_s(double *sys)
+{
+	char tid[300], path[400], buf[1024], *p;
+	unsigned long long ns = 0, ut = 0, st = 0;
+	double r = -1;
+	FILE *f;
+
+	*sys = 0;
+	if (writer_tid(tid, sizeof(tid)) != 0)
+		return -1;
+	/* schedstat: ns on the CPU, ns waiting, timeslices */
+	snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", tid);
+	if ((f = fopen(path, "r")) != NULL) {
 		if (fscanf(f, "%llu", &ns) == 1)
 			r = (double)ns / 1e9;
 		fclose(f);
 	}
+	/* stat: utime and stime are fields 14 and 15, 12 and 13 after ")" */
+	snprintf(path, sizeof(path), "/proc/self/task/%s/stat", tid);
+	if ((f = fopen(path, "r")) == NULL)
+		return r;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL &&
+	    sscanf(p + 1,
+	           " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	           &ut, &st) == 2 &&
+	    ut + st > 0)
+		*sys = (double)st / (double)(ut + st);
+	fclose(f);
+	return r;
+}
+
+/* Commits (LMDB transactions) in the journal dir's segments. */
+static unsigned long long
+commits(const char *dir)
+{
+	char path[1024];
+	unsigned long long n = 0;
+	struct dirent *de;
+	MDB_envinfo info;
+	MDB_env *env;
+	DIR *d = opendir(dir);
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (mdb_env_create(&env) != 0)
+			continue;
+		mdb_env_set_maxdbs(env, 8);
+		if (mdb_env_open(env, path, MDB_RDONLY, 0) == 0 &&
+		    mdb_env_info(env, &info) == 0)
+			n += info.me_last_txnid;
+		mdb_env_close(env);
+	}
 	if (d != NULL)
 		closedir(d);
-	return r;
+	return n;
 }
 
 static void
@@ -282,7 +342,8 @@ bench_appends(const char *root, int nw, double secs, enum journal_sync sync,
 	pthread_t *th = calloc((size_t)nw, sizeof(*th));
 	atomic_int failed = 0;
 	uint64_t total = 0;
-	double t0, t1, c0, c1, wc;
+	double t0, t1, c0, c1, wc, wsys;
+	unsigned long long nc;
 
 	if (w == NULL || th == NULL)
 		return WW_ENOMEM;
@@ -309,17 +370,22 @@ bench_appends(const char *root, int nw, double secs, enum journal_sync sync,
 		pthread_cond_destroy(&w[i].cv);
 	}
 	t1 = now_s();
-	wc = writer_cpu_s();
+	wc = writer_cpu_s(&wsys);
 	journal_close(j);
 	c1 = cpu_s();
+	nc = commits(dir);
 	if (total == 0)
 		total = 1;
+	if (nc == 0)
+		nc = 1;
 	printf("%s appends, %2d writers: %9.0f records/s (%llu in %.2f s"
-	       "%s), CPU %.1f us/record, writer thread %.1f us/record\n",
+	       "%s), CPU %.1f us/record, writer thread %.1f us/record "
+	       "(%.0f%% system), %.1f records and %.0f writer us per commit\n",
 	       sync == JOURNAL_SYNC_FULL ? "durable" : "no-sync", nw,
 	       (double)total / (t1 - t0), (unsigned long long)total, t1 - t0,
 	       atomic_load(&failed) ? ", SOME FAILED" : "",
-	       (c1 - c0) * 1e6 / (double)total, wc * 1e6 / (double)total);
+	       (c1 - c0) * 1e6 / (double)total, wc * 1e6 / (double)total,
+	       wsys * 100, (double)total / (double)nc, wc * 1e6 / (double)nc);
 	free(w);
 	free(th);
 	return atomic_load(&failed) ? WW_EIO : WW_OK;
