@@ -388,11 +388,33 @@ normalize_stable3(const unsigned char *u, size_t i)
 }
 
 /*
+ * The ASCII character (case-folded) that NFKC makes of the full-width
+ * ASCII character U+FF01..U+FF5E at u[i] (i + 3 <= len): ，：；！？（） in
+ * Chinese text.  0 when u[i] is not one.
+ */
+static inline char
+normalize_fullwidth3(const unsigned char *u, size_t i)
+{
+	unsigned cp;
+	char c;
+
+	if (u[i] != 0xEF || (u[i + 1] != 0xBC && u[i + 1] != 0xBD) ||
+	    !normalize_cont(u[i + 2]))
+		return 0;
+	cp = 0xF000u | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
+	if (cp < 0xFF01 || cp > 0xFF5E)
+		return 0;
+	c = (char)(cp - 0xFEE0);
+	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+/*
  * Can the character starting at u[i] (i < len) not combine with what
  * precedes it, as far as the fast paths can tell cheaply?  A lead byte
- * below U+0300, an ideograph or stable punctuation cannot; U+0080..U+00BF
- * are left to the slow path because the soft hyphen (ignorable) may hide
- * a combining mark behind it.
+ * below U+0300, an ideograph, stable punctuation or full-width ASCII (a
+ * starter that is never the second half of a composition) cannot;
+ * U+0080..U+00BF are left to the slow path because the soft hyphen
+ * (ignorable) may hide a combining mark behind it.
  */
 static inline int
 normalize_no_combine(const unsigned char *u, size_t len, size_t i)
@@ -400,7 +422,8 @@ normalize_no_combine(const unsigned char *u, size_t len, size_t i)
 	unsigned char c = u[i];
 
 	return c < 0xC2 || (c > 0xC2 && c < 0xCC) || (c >= 0xE4 && c <= 0xE9) ||
-	       (i + 3 <= len && normalize_stable3(u, i));
+	       (i + 3 <= len &&
+	        (normalize_stable3(u, i) || normalize_fullwidth3(u, i)));
 }
 
 /*
@@ -439,26 +462,19 @@ normalize_fast_run(struct normalize *n, const unsigned char *u, size_t len,
 }
 
 /*
- * Full-width ASCII U+FF01..U+FF5E (，：；！？（） in Chinese text) that
- * nothing after it can combine with: NFKC makes it the ASCII character
- * (case-folded), which is returned; 0 when s[i] is not such a character.
+ * Full-width ASCII that nothing after it can combine with: the ASCII
+ * character NFKC makes of it; 0 when s[i] is not such a character.
  */
 static char
 normalize_fast_fullwidth(const unsigned char *u, size_t len, size_t i)
 {
-	unsigned cp;
 	char c;
 
-	if (i + 3 > len || u[i] != 0xEF ||
-	    (u[i + 1] != 0xBC && u[i + 1] != 0xBD) || !normalize_cont(u[i + 2]))
-		return 0;
-	cp = 0xF000u | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
-	if (cp < 0xFF01 || cp > 0xFF5E)
+	if (i + 3 > len || (c = normalize_fullwidth3(u, i)) == 0)
 		return 0;
 	if (i + 3 < len && !normalize_no_combine(u, len, i + 3))
 		return 0;
-	c = (char)(cp - 0xFEE0);
-	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	return c;
 }
 
 int

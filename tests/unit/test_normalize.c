@@ -338,6 +338,51 @@ test_punctuation_blocks(void **state)
 	}
 }
 
+/*
+ * A character followed by full-width ASCII stays on the fast path (a
+ * full-width character never combines with what precedes it): the text
+ * is what utf8proc says and the character before maps to its own bytes.
+ */
+static void
+test_before_fullwidth(void **state)
+{
+	static const char *const before[] = {"a", "Z", "\xe6\x9c\xba",
+	                                     "\xe3\x80\x82", "e\xcc\x81"};
+	static const char *const after[] = {"", "\xcc\x81", "\xe6\x9c\xba",
+	                                    "x"};
+
+	(void)state;
+	for (int32_t cp = 0xFF01; cp <= 0xFF5E; cp++) {
+		for (size_t b = 0; b < sizeof(before) / sizeof(before[0]); b++)
+			for (size_t k = 0; k < sizeof(after) / sizeof(after[0]);
+			     k++) {
+				utf8proc_uint8_t in[32], *want;
+				size_t bl = strlen(before[b]), a, z;
+				utf8proc_ssize_t l;
+				struct normalize *n;
+
+				memcpy(in, before[b], bl);
+				l = utf8proc_encode_char(cp, in + bl);
+				memcpy(in + bl + (size_t)l, after[k],
+				       strlen(after[k]) + 1);
+				want = utf8proc_NFKC_Casefold(in);
+				assert_non_null(want);
+				n = norm((const char *)in);
+				if (strcmp(normalize_text(n),
+				           (const char *)want) != 0)
+					fail_msg("'%s' U+%04X '%s'", before[b],
+					         (unsigned)cp, after[k]);
+				/* The first output byte comes from before[b].
+				 */
+				normalize_span(n, 0, 1, &a, &z);
+				assert_int_equal(a, 0);
+				assert_int_equal(z, bl);
+				free(want);
+				normalize_free(n);
+			}
+	}
+}
+
 int
 main(void)
 {
@@ -354,6 +399,7 @@ main(void)
 	    cmocka_unit_test(test_same_as_utf8proc),
 	    cmocka_unit_test(test_punctuation_fast_paths),
 	    cmocka_unit_test(test_punctuation_blocks),
+	    cmocka_unit_test(test_before_fullwidth),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
