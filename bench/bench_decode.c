@@ -1,6 +1,6 @@
 /*
  * bench_decode.c: CPU cost of decoding WeCom requests and reading upstream
- * answers (not a test; see bench/README.md).
+ * answers (not a test: run by hand on an idle machine).
  *
  *   bench_decode [-n ROUNDS] [-c CORPUS_DIR] [-d DATA_DIR] [-v]
  *

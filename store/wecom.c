@@ -2003,10 +2003,10 @@ json_depth_ok(const uint8_t *b, size_t len, int max)
 			for (;;) {
 				size_t bs = 0;
 
+				/* unterminated: jansson reports it */
 				q = memchr(p, '"', (size_t)(end - p));
 				if (q == NULL)
-					return 1; /* unterminated: jansson says
-					           */
+					return 1;
 				while (q - bs > p &&
 				       q[-1 - (ptrdiff_t)bs] == '\\')
 					bs++;
