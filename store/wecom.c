@@ -1983,6 +1983,8 @@ scrub_tree(const struct secret *key, json_t *node, const char *const *names,
 
 /* ---- wecom_decode ------------------------------------------------------- */
 
+static int dump_alloc(const json_t *root, uint8_t **out, size_t *outlen);
+
 /*
  * Nesting depth of a JSON text, ignoring brackets inside strings: checked
  * before parsing, since jansson's own limit (JSON_PARSER_MAX_DEPTH) is
@@ -2095,19 +2097,19 @@ dec_query(const struct secret *key, const char *query, Ww__Message *msg,
 static int
 dec_store_body(struct wdec *d, const uint8_t *body, size_t len)
 {
-	char *s;
+	uint8_t *s;
 	size_t n;
-	int rc;
 
 	if (!d->scrubbed)
 		return record_set_bytes(&d->msg->body, body, len);
-	n = json_dumpb(d->root, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (n == 0 || (s = malloc(n)) == NULL)
+	/* dump_alloc's buffer becomes the field (malloc'ed, as protobuf-c
+	   frees it): no second copy */
+	if (dump_alloc(d->root, &s, &n) != WW_OK)
 		return WW_ENOMEM;
-	json_dumpb(d->root, s, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	rc = record_set_bytes(&d->msg->body, s, n);
-	free(s);
-	return rc;
+	free(d->msg->body.data);
+	d->msg->body.data = s;
+	d->msg->body.len = n;
+	return WW_OK;
 }
 
 /* Decode a parsed body into d->msg.  WW_EPARSE leaves the reason. */
