@@ -2,19 +2,22 @@
  * bench_journal.c: journal throughput (not a test; see bench/README.md).
  *
  *   bench_journal [-s SECONDS] [-n FILL_RECORDS] [-d DIR] [-N] [-O]
- *                 [-u MICROS] [-g MICROS] [-w WRITERS]
+ *                 [-u MICROS] [-g MICROS] [-w WRITERS] [-D MICROS]
  *
  * 1. Durable appends/s (sync=full, group commit) with 1, 4 and 32
  *    writers, each waiting for its record to be durable before the next,
- *    as the proxy does per request.  -O: after each durable REQUEST the
- *    writer also appends its OUTCOME without waiting, as the gateway does
- *    (records/s then counts both); -u: after waiting MICROS for the
- *    "upstream"; -g: and MICROS more before the next REQUEST (the
- *    client's turn), so that OUTCOMEs arrive on their own.  -N also runs them
- * with sync=none, the CPU-bound ceiling (no fsync).  -w N: only N writers.  -s
- * 0 skips this part.  Each line also gives the CPU time per record of the whole
- * process (appenders, record building and writer) and of the writer thread
- * alone.
+ *    as the proxy does per request.  -w N: only N writers.  -O: after
+ *    each durable REQUEST the writer also appends its OUTCOME without
+ *    waiting, as the gateway does (records/s then counts both); -u: after
+ *    waiting MICROS for the "upstream"; -g: and MICROS more before the
+ *    next REQUEST (the client's turn), so that OUTCOMEs arrive on their
+ *    own.  -D: the journal's commit_delay_us.  -N also runs them with
+ *    sync=none, the CPU-bound ceiling (no fsync).  -s 0 skips this part.
+ *    Each line also gives the CPU time per record of the whole process
+ *    (appenders, record building and writer) and of the writer thread
+ *    alone (with its share of kernel time), and the records and writer
+ *    CPU per commit (LMDB transactions, read back from the segments,
+ *    including the few of open and close).
  * 2. Fills a journal with FILL_RECORDS records (requests, then an outcome
  *    for each), then measures verify (MB/s of stored record bytes,
  *    records/s) and a scan that unpacks every record and joins each
@@ -312,6 +315,8 @@ writer_run(void *arg)
 	return NULL;
 }
 
+static unsigned commit_delay_us; /* -D */
+
 static int
 open_journal(const char *dir, enum journal_sync sync, struct journal **j)
 {
@@ -325,6 +330,7 @@ open_journal(const char *dir, enum journal_sync sync, struct journal **j)
 	o.gateway_id = "bench";
 	o.segment = "none";
 	o.map_size = 1u << 30;
+	o.commit_delay_us = commit_delay_us;
 	rc = journal_open(&o, j, err, sizeof(err));
 	if (rc != WW_OK)
 		fprintf(stderr, "journal_open %s: %s\n", dir, err);
@@ -552,7 +558,7 @@ main(int argc, char **argv)
 	int c, rc = WW_OK, nosync = 0, outcomes = 0;
 	unsigned us[2] = {0, 0}; /* -u, -g */
 
-	while ((c = getopt(argc, argv, "s:n:d:NOu:g:w:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:d:NOu:g:w:D:")) != -1) {
 		if (c == 's')
 			secs = atof(optarg);
 		else if (c == 'n')
@@ -565,6 +571,8 @@ main(int argc, char **argv)
 			outcomes = 1;
 		else if (c == 'u')
 			us[0] = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'D')
+			commit_delay_us = (unsigned)strtoul(optarg, NULL, 10);
 		else if (c == 'g')
 			us[1] = (unsigned)strtoul(optarg, NULL, 10);
 		else if (c == 'w' && atoi(optarg) > 0) {
@@ -575,7 +583,7 @@ main(int argc, char **argv)
 			    stderr,
 			    "usage: bench_journal [-s SECONDS] [-n RECORDS] "
 			    "[-d DIR] [-N] [-O] [-u MICROS] [-g MICROS] "
-			    "[-w WRITERS]\n");
+			    "[-w WRITERS] [-D MICROS]\n");
 			return 2;
 		}
 	}

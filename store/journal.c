@@ -89,6 +89,9 @@ struct journal {
 	pthread_cond_t done_cv; /* wakes blob waiters */
 	struct jitem *q;
 	struct jitem **qtail;
+	size_t q_len;
+	int64_t q_since;  /* when the oldest queued item was queued (mono) */
+	int64_t delay_ns; /* opts->commit_delay_us */
 	int closing;
 	atomic_int healthy;
 	int prealloc_rc; /* writer thread: the last segment_prealloc() */
@@ -622,10 +625,20 @@ journal_take(struct journal *j)
 	if (last == NULL)
 		return NULL;
 	last->next = NULL;
+	j->q_len -= n;
 	j->q = it;
 	if (it == NULL)
 		j->qtail = &j->q;
 	return batch;
+}
+
+/* Is the queue to be committed now (j->mu held)? */
+static int
+journal_batch_due(const struct journal *j, int64_t now)
+{
+	return j->q != NULL && (j->delay_ns == 0 || j->closing ||
+	                        j->q_len >= JOURNAL_BATCH_MAX ||
+	                        now - j->q_since >= j->delay_ns);
 }
 
 /*
@@ -637,24 +650,31 @@ journal_wait(struct journal *j, int *stop)
 {
 	struct jitem *batch = NULL;
 	struct timespec ts;
-	int64_t due;
+	int64_t now, due;
 
 	*stop = 0;
 	pthread_mutex_lock(&j->mu);
 	for (;;) {
-		if ((batch = journal_take(j)) != NULL)
+		now = journal_mono_ns();
+		if (journal_batch_due(j, now)) {
+			batch = journal_take(j);
 			break;
+		}
 		if (j->closing) {
 			*stop = 1;
 			break;
 		}
-		if (j->head.since_cp == 0) {
+		due = j->q != NULL ? j->q_since + j->delay_ns : 0;
+		if (j->head.since_cp > 0) {
+			if (now >= j->last_cp_mono + j->cp_ns)
+				break;
+			if (due == 0 || j->last_cp_mono + j->cp_ns < due)
+				due = j->last_cp_mono + j->cp_ns;
+		}
+		if (due == 0) {
 			pthread_cond_wait(&j->cv, &j->mu);
 			continue;
 		}
-		due = j->last_cp_mono + j->cp_ns;
-		if (journal_mono_ns() >= due)
-			break;
 		ts.tv_sec = (time_t)(due / 1000000000);
 		ts.tv_nsec = (long)(due % 1000000000);
 		pthread_cond_timedwait(&j->cv, &j->mu, &ts);
@@ -823,6 +843,7 @@ journal_init(struct journal *j, const struct journal_opts *opts)
 	j->map_size = opts->map_size ? opts->map_size : 64u << 20;
 	j->clock_ns = opts->clock_ns;
 	j->clock_arg = opts->clock_arg;
+	j->delay_ns = (int64_t)opts->commit_delay_us * 1000;
 	j->dir = strdup(opts->path);
 	j->gateway_id = strdup(opts->gateway_id ? opts->gateway_id : "");
 	if (opts->checkpoint_file != NULL)
@@ -948,18 +969,30 @@ journal_close(struct journal *j)
 	journal_free(j);
 }
 
-/* Queue it; j->mu must not be held.  WW_ECLOSED once closing. */
+/*
+ * Queue it; j->mu must not be held.  WW_ECLOSED once closing.  With a
+ * commit delay the writer already waits for the queued batch's deadline,
+ * so only the first item (it starts the clock) or a full batch wakes it.
+ */
 static int
 journal_enqueue(struct journal *j, struct jitem *it)
 {
+	int wake;
+
 	pthread_mutex_lock(&j->mu);
 	if (j->closing) {
 		pthread_mutex_unlock(&j->mu);
 		return WW_ECLOSED;
 	}
+	wake = j->delay_ns == 0 || j->q == NULL ||
+	       j->q_len + 1 >= JOURNAL_BATCH_MAX;
+	if (j->q == NULL && j->delay_ns > 0)
+		j->q_since = journal_mono_ns();
 	*j->qtail = it;
 	j->qtail = &it->next;
-	pthread_cond_signal(&j->cv);
+	j->q_len++;
+	if (wake)
+		pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 	return WW_OK;
 }

@@ -589,6 +589,79 @@ test_group_commit_32_threads(void **state)
 	free(seqs);
 }
 
+/* Callbacks run so far among slots[0..n). */
+static size_t
+slots_called(struct slot *slots, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += atomic_load(&slots[i].calls) > 0;
+	return k;
+}
+
+/* Poll (at most ~30 s) until every one of slots[0..n) has been called. */
+static size_t
+slots_wait(struct slot *slots, size_t n)
+{
+	struct timespec pause = {0, 10000000};
+	size_t k = 0;
+
+	for (int i = 0; i < 3000 && (k = slots_called(slots, n)) < n; i++)
+		nanosleep(&pause, NULL);
+	return k;
+}
+
+#define DELAY_FULL 4096 /* JOURNAL_BATCH_MAX: a full batch goes at once */
+
+/*
+ * commit_delay_us: a delayed batch is still committed by itself; a full
+ * batch does not wait for the delay; close does not wait for it either.
+ */
+static void
+test_commit_delay(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_opts o;
+	struct journal *j;
+	struct journal_verify_result res;
+	struct slot *slots = calloc(DELAY_FULL + 3, sizeof(*slots));
+
+	assert_non_null(slots);
+	opts_init(&o, f);
+	o.commit_delay_us = 2000;
+	j = open_journal(&o);
+	assert_int_equal(
+	    journal_append_take(j, make_request("a", "x"), slot_cb, &slots[0]),
+	    WW_OK);
+	assert_int_equal(slots_wait(slots, 1), 1);
+	assert_int_equal(slots[0].rc, WW_OK);
+	journal_close(j);
+
+	/* An hour: only a full batch or close may end the wait. */
+	memset(slots, 0, (DELAY_FULL + 3) * sizeof(*slots));
+	o.commit_delay_us = 3600u * 1000000u;
+	j = open_journal(&o);
+	for (size_t i = 0; i < DELAY_FULL; i++)
+		assert_int_equal(
+		    journal_append_take(j, make_tunnel(), slot_cb, &slots[i]),
+		    WW_OK);
+	assert_int_equal(slots_wait(slots, DELAY_FULL), DELAY_FULL);
+	for (size_t i = DELAY_FULL; i < DELAY_FULL + 3; i++)
+		assert_int_equal(
+		    journal_append_take(j, make_outcome(1), slot_cb, &slots[i]),
+		    WW_OK);
+	journal_close(j); /* runs the last three without the hour */
+	for (size_t i = 0; i < DELAY_FULL + 3; i++) {
+		assert_int_equal(atomic_load(&slots[i].calls), 1);
+		assert_int_equal(slots[i].rc, WW_OK);
+		assert_true(i == 0 || slots[i].seq > slots[i - 1].seq);
+	}
+	verify_ok(f, NULL, &res);
+	assert_true(res.records >= DELAY_FULL + 4);
+	free(slots);
+}
+
 static int
 count_lines(const char *path)
 {
@@ -1842,6 +1915,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	    T(test_round_trip_every_kind),
 	    T(test_group_commit_32_threads),
+	    T(test_commit_delay),
 	    T(test_checkpoint_after_quiet_seconds),
 	    T(test_restart_continues_chain),
 	    T(test_segment_roll_over),
