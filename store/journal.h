@@ -50,12 +50,12 @@ struct journal_opts {
 	int64_t (*clock_ns)(void *arg);
 	void *clock_arg;
 	/*
-	 * Group commit delay: a batch is committed at most this long after
-	 * its first record was queued (or at once when JOURNAL_BATCH_MAX
-	 * records wait, or on close), so that more records share one commit
-	 * and its two device flushes.  Fewer writer CPU per record, at up
-	 * to this much more latency per record.  0 (the default): commit as
-	 * soon as the writer is free.
+	 * Group commit delay: a batch is committed this long after its
+	 * first record was queued (at once when 4096 records wait, or on
+	 * close), so that more records share one commit and its two device
+	 * flushes: less writer CPU per record, up to this much more latency
+	 * for each.  Durability is unchanged: done_cb still runs only after
+	 * the commit.  0 (the default): commit as soon as the writer is free.
 	 */
 	unsigned commit_delay_us;
 };
