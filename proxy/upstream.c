@@ -25,6 +25,7 @@ struct upstream_sock {
 	struct upstream *up;
 	curl_socket_t fd;
 	struct event *ev;
+	int what; /* CURL_POLL_* the event watches; 0: none */
 	struct upstream_sock *prev, *next;
 };
 
@@ -160,20 +161,32 @@ upstream_sock_free(struct upstream_sock *s)
 	free(s);
 }
 
+/*
+ * Watch what curl asks for.  The event is changed only when the direction
+ * changes (curl repeats itself on every action), so a reused connection
+ * costs no epoll_ctl per request beyond the real IN/OUT switches.
+ */
 static int
 upstream_sock_watch(struct upstream *up, struct upstream_sock *s, int what)
 {
 	short ev = EV_PERSIST;
 
+	if (s->ev != NULL && s->what == what)
+		return 0;
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
 		ev |= EV_READ;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		ev |= EV_WRITE;
-	if (s->ev != NULL)
-		event_free(s->ev);
-	s->ev = event_new(up->base, s->fd, ev, upstream_on_socket, s);
+	if (s->ev == NULL)
+		s->ev = event_new(up->base, s->fd, ev, upstream_on_socket, s);
+	else if (event_del(s->ev) != 0 ||
+	         event_assign(s->ev, up->base, s->fd, ev, upstream_on_socket,
+	                      s) != 0)
+		return -1;
+	s->what = 0;
 	if (s->ev == NULL || event_add(s->ev, NULL) != 0)
 		return -1;
+	s->what = what;
 	return 0;
 }
 
