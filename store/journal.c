@@ -91,6 +91,8 @@ struct journal {
 	struct jitem **qtail;
 	size_t q_len;
 	int64_t q_since;  /* when the oldest queued item was queued (mono) */
+	int q_busy;       /* and the writer was committing then */
+	int committing;   /* the writer commits a batch taken from q */
 	int64_t delay_ns; /* opts->commit_delay_us */
 	int closing;
 	atomic_int healthy;
@@ -605,6 +607,11 @@ journal_run_batch(struct journal *j, struct jitem *batch)
 	else
 		journal_fail_items(batch, rc);
 	atomic_store(&j->healthy, rc == WW_OK);
+	if (j->delay_ns > 0) { /* see journal_batch_due() */
+		pthread_mutex_lock(&j->mu);
+		j->committing = 0;
+		pthread_mutex_unlock(&j->mu);
+	}
 	journal_deliver(j, batch);
 }
 
@@ -632,11 +639,16 @@ journal_take(struct journal *j)
 	return batch;
 }
 
-/* Is the queue to be committed now (j->mu held)? */
+/*
+ * Is the queue to be committed now (j->mu held)?  The commit delay holds
+ * back only a batch whose first item came while the writer was committing
+ * the one before: a writer that waits or reports commits at once, so a
+ * quiet gateway adds no latency.
+ */
 static int
 journal_batch_due(const struct journal *j, int64_t now)
 {
-	return j->q != NULL && (j->delay_ns == 0 || j->closing ||
+	return j->q != NULL && (j->delay_ns == 0 || !j->q_busy || j->closing ||
 	                        j->q_len >= JOURNAL_BATCH_MAX ||
 	                        now - j->q_since >= j->delay_ns);
 }
@@ -658,6 +670,7 @@ journal_wait(struct journal *j, int *stop)
 		now = journal_mono_ns();
 		if (journal_batch_due(j, now)) {
 			batch = journal_take(j);
+			j->committing = j->delay_ns > 0;
 			break;
 		}
 		if (j->closing) {
@@ -986,8 +999,10 @@ journal_enqueue(struct journal *j, struct jitem *it)
 	}
 	wake = j->delay_ns == 0 || j->q == NULL ||
 	       j->q_len + 1 >= JOURNAL_BATCH_MAX;
-	if (j->q == NULL && j->delay_ns > 0)
+	if (j->q == NULL && j->delay_ns > 0) {
 		j->q_since = journal_mono_ns();
+		j->q_busy = j->committing;
+	}
 	*j->qtail = it;
 	j->qtail = &it->next;
 	j->q_len++;

@@ -50,12 +50,15 @@ struct journal_opts {
 	int64_t (*clock_ns)(void *arg);
 	void *clock_arg;
 	/*
-	 * Group commit delay: a batch is committed this long after its
-	 * first record was queued (at once when 4096 records wait, or on
-	 * close), so that more records share one commit and its two device
-	 * flushes: less writer CPU per record, up to this much more latency
-	 * for each.  Durability is unchanged: done_cb still runs only after
-	 * the commit.  0 (the default): commit as soon as the writer is free.
+	 * Group commit delay: when the writer is busy (its last commit was
+	 * still running when a batch's first record came), that batch is
+	 * committed this long after its first record was queued (at once
+	 * when 4096 records wait, or on close), so that more records share
+	 * one commit and its two device flushes: less writer CPU per record
+	 * under load, up to this much more latency for each.  An idle writer
+	 * commits at once.  Durability is unchanged: done_cb still runs only
+	 * after the commit.  0 (the default): commit as soon as the writer
+	 * is free.
 	 */
 	unsigned commit_delay_us;
 };
