@@ -19,6 +19,9 @@
 #define UPSTREAM_DEFAULT_MAX_RESPONSE (32u << 20)
 #define UPSTREAM_DEFAULT_IDLE 64
 #define UPSTREAM_MAX_HEADERS 128
+/* A finished call's buffers are kept for the next one up to these sizes. */
+#define UPSTREAM_KEEP_BODY (64 * 1024)
+#define UPSTREAM_KEEP_HBUF (16 * 1024)
 
 /* One socket curl asked us to watch. */
 struct upstream_sock {
@@ -29,16 +32,25 @@ struct upstream_sock {
 	struct upstream_sock *prev, *next;
 };
 
+/*
+ * Calls are recycled (up->spare) with their buffers, so a request costs
+ * no allocation here beyond curl's own.
+ */
 struct upstream_call {
 	struct upstream *up;
 	CURL *easy;
 	struct curl_slist *req_headers;
 	uint8_t *req_body;
+	size_t req_cap;
 	upstream_cb cb;
 	void *arg;
 	struct timespec start;
 	char *url;
-	/* The answer as it arrives. */
+	/* The answer as it arrives: header lines "name\0value\0" in hbuf,
+	 * their offsets in hoff; resp_headers point into hbuf at the end. */
+	char *hbuf;
+	size_t hlen, hcap;
+	size_t hoff[UPSTREAM_MAX_HEADERS][2];
 	struct http_header resp_headers[UPSTREAM_MAX_HEADERS];
 	size_t n_resp_headers;
 	uint8_t *resp_body;
@@ -64,6 +76,8 @@ struct upstream {
 	struct upstream_sock *socks;
 	struct upstream_call *calls;
 	size_t n_calls;
+	struct upstream_call *spare; /* finished calls kept for reuse */
+	size_t n_spare;
 	int reachable;
 	uint64_t connects; /* new connections made (reuse shows as few) */
 };
@@ -243,18 +257,37 @@ upstream_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void
 upstream_call_clear_answer(struct upstream_call *c)
 {
-	for (size_t i = 0; i < c->n_resp_headers; i++) {
-		free((char *)c->resp_headers[i].name);
-		free((char *)c->resp_headers[i].value);
-	}
 	c->n_resp_headers = 0;
+	c->hlen = 0;
+}
+
+/* Append s[0..len) and a NUL to c->hbuf; its offset in *off. */
+static int
+upstream_hbuf_put(struct upstream_call *c, const char *s, size_t len,
+                  size_t *off)
+{
+	if (c->hlen + len + 1 > c->hcap) {
+		size_t ncap = c->hcap != 0 ? c->hcap : 1024;
+		char *nb;
+		while (ncap < c->hlen + len + 1)
+			ncap *= 2;
+		if ((nb = realloc(c->hbuf, ncap)) == NULL)
+			return -1;
+		c->hbuf = nb;
+		c->hcap = ncap;
+	}
+	memcpy(c->hbuf + c->hlen, s, len);
+	c->hbuf[c->hlen + len] = '\0';
+	*off = c->hlen;
+	c->hlen += len + 1;
+	return 0;
 }
 
 static size_t
 upstream_header_cb(char *buf, size_t size, size_t n, void *arg)
 {
 	struct upstream_call *c = arg;
-	size_t len = size * n, nlen, vlen;
+	size_t len = size * n, nlen, vlen, *off;
 	const char *colon, *v;
 
 	/* A new status line (after 1xx): forget the previous block. */
@@ -275,16 +308,22 @@ upstream_header_cb(char *buf, size_t size, size_t n, void *arg)
 		v++, vlen--;
 	while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
 		vlen--;
-	char *nm = strndup(buf, nlen), *val = strndup(v, vlen);
-	if (nm == NULL || val == NULL) {
-		free(nm);
-		free(val);
+	off = c->hoff[c->n_resp_headers];
+	if (upstream_hbuf_put(c, buf, nlen, &off[0]) != 0 ||
+	    upstream_hbuf_put(c, v, vlen, &off[1]) != 0)
 		return 0; /* abort the transfer: out of memory */
-	}
-	c->resp_headers[c->n_resp_headers].name = nm;
-	c->resp_headers[c->n_resp_headers].value = val;
 	c->n_resp_headers++;
 	return len;
+}
+
+/* Point resp_headers into hbuf, now that it no longer moves. */
+static void
+upstream_call_headers(struct upstream_call *c)
+{
+	for (size_t i = 0; i < c->n_resp_headers; i++) {
+		c->resp_headers[i].name = c->hbuf + c->hoff[i][0];
+		c->resp_headers[i].value = c->hbuf + c->hoff[i][1];
+	}
 }
 
 static size_t
@@ -328,7 +367,19 @@ upstream_call_unlink(struct upstream_call *c)
 	up->n_calls--;
 }
 
-/* Detach the easy handle from multi and keep it for the next call. */
+static void
+upstream_call_destroy(struct upstream_call *c)
+{
+	free(c->req_body);
+	free(c->hbuf);
+	free(c->resp_body);
+	free(c);
+}
+
+/*
+ * Detach the easy handle from multi and keep it for the next call; keep
+ * the call itself (and its buffers, when not grown too big) likewise.
+ */
 static void
 upstream_call_free(struct upstream_call *c)
 {
@@ -340,13 +391,38 @@ upstream_call_free(struct upstream_call *c)
 			up->idle[up->n_idle++] = c->easy;
 		else
 			curl_easy_cleanup(c->easy);
+		c->easy = NULL;
 	}
-	upstream_call_clear_answer(c);
 	curl_slist_free_all(c->req_headers);
-	free(c->req_body);
-	free(c->resp_body);
+	c->req_headers = NULL;
 	free(c->url);
-	free(c);
+	c->url = NULL;
+	if (up->n_spare >= up->max_idle || c->resp_cap > UPSTREAM_KEEP_BODY ||
+	    c->hcap > UPSTREAM_KEEP_HBUF || c->req_cap > UPSTREAM_KEEP_BODY) {
+		upstream_call_destroy(c);
+		return;
+	}
+	c->next = up->spare;
+	up->spare = c;
+	up->n_spare++;
+}
+
+/* A call ready for use: a spare one, reset, or a new one. */
+static struct upstream_call *
+upstream_call_get(struct upstream *up)
+{
+	struct upstream_call *c = up->spare;
+
+	if (c == NULL)
+		return calloc(1, sizeof(*c));
+	up->spare = c->next;
+	up->n_spare--;
+	upstream_call_clear_answer(c);
+	c->resp_len = 0;
+	c->too_big = 0;
+	c->errbuf[0] = '\0';
+	c->prev = c->next = NULL;
+	return c;
 }
 
 /* The error text without anything after a '?' (no query, no token). */
@@ -398,6 +474,7 @@ upstream_call_finish(struct upstream_call *c, CURLcode code)
 	res.sent = reqsize > 0;
 	res.status = res.rc == WW_OK ? (int)status : 0;
 	if (res.rc == WW_OK) {
+		upstream_call_headers(c);
 		res.headers = c->resp_headers;
 		res.n_headers = c->n_resp_headers;
 		res.body = c->resp_body;
@@ -725,12 +802,15 @@ upstream_call_prepare(struct upstream *up, struct upstream_call *c,
 	rc = upstream_build_headers(req, &c->req_headers);
 	if (rc != WW_OK)
 		return rc;
-	if (req->body_len > 0) {
-		c->req_body = malloc(req->body_len);
-		if (c->req_body == NULL)
+	if (req->body_len > c->req_cap) {
+		uint8_t *nb = realloc(c->req_body, req->body_len);
+		if (nb == NULL)
 			return WW_ENOMEM;
-		memcpy(c->req_body, req->body, req->body_len);
+		c->req_body = nb;
+		c->req_cap = req->body_len;
 	}
+	if (req->body_len > 0)
+		memcpy(c->req_body, req->body, req->body_len);
 	if (up->n_idle > 0) {
 		c->easy = up->idle[--up->n_idle];
 		/* keeps the multi's connection and TLS session caches */
@@ -752,7 +832,7 @@ upstream_send(struct upstream *up, const struct upstream_request *req,
 
 	if (out != NULL)
 		*out = NULL;
-	c = calloc(1, sizeof(*c));
+	c = upstream_call_get(up);
 	if (c == NULL)
 		return WW_ENOMEM;
 	c->up = up;
@@ -964,6 +1044,11 @@ upstream_free(struct upstream *up)
 		upstream_sock_free(up->socks);
 	for (size_t i = 0; i < up->n_idle; i++)
 		curl_easy_cleanup(up->idle[i]);
+	while (up->spare != NULL) {
+		struct upstream_call *c = up->spare;
+		up->spare = c->next;
+		upstream_call_destroy(c);
+	}
 	if (up->timer != NULL)
 		event_free(up->timer);
 	curl_slist_free_all(up->resolve);
