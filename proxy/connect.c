@@ -13,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/queue.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -27,20 +24,15 @@
 #include "proxy/conn.h"
 #include "proxy/connect.h"
 #include "proxy/hostclass.h"
-#include "proxy/metrics.h"
+#include "proxy/pending.h"
 #include "proxy/tunnel.h"
 
 static const char connect_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-struct pending {
-	TAILQ_ENTRY(pending) link;
+/* A connection's CONNECT phase: pending_data of its entry. */
+struct connecting {
+	struct pending *pend; /* owns the socket until it is handed over */
 	struct connect_set *set;
-	int fd;
-	struct event *ev, *timer;
-	struct sockaddr_storage sa;
-	socklen_t salen;
-	char addr[INET6_ADDRSTRLEN];
-	unsigned port;
 	struct auth *auth;
 	SSL_CTX *tls; /* the listener's intercepting context */
 	struct evdns_getaddrinfo_request *dns;
@@ -55,8 +47,7 @@ struct pending {
 
 struct connect_set {
 	struct connect_env env;
-	TAILQ_HEAD(, pending) pend;
-	size_t count;
+	struct pending_set *pend;
 	struct evdns_base *dns; /* made on the first name to resolve */
 };
 
@@ -231,33 +222,23 @@ connect_parse(const char *buf, size_t len, struct connect_req *out)
 
 /* ---- the connection's CONNECT phase ---- */
 
+/* The entry's last step (pending_env.release): no answer may come now. */
 static void
-connect_free(struct pending *p, int close_fd)
+connect_release(struct pending *pend, void *arg)
 {
-	struct connect_set *s = p->set;
+	struct connecting *p = pending_data(pend);
 
+	(void)arg;
 	if (p->dns != NULL)
 		evdns_getaddrinfo_cancel(p->dns); /* its callback ignores p */
-	if (p->ev != NULL)
-		event_free(p->ev);
-	if (p->timer != NULL)
-		event_free(p->timer);
-	if (close_fd && p->fd >= 0)
-		close(p->fd);
-	TAILQ_REMOVE(&s->pend, p, link);
-	s->count--;
-	/* Counted until handed over (limits.max_connections). */
-	if (s->env.metrics != NULL)
-		metrics_add(s->env.metrics, METRICS_CONN_OPEN, -1);
-	free(p);
 }
 
 static void
-connect_info(const struct pending *p, const char *host, const char *decision,
+connect_info(const struct connecting *p, const char *host, const char *decision,
              const char *dst, struct tunnel_info *in)
 {
-	*in = (struct tunnel_info){.client_addr = p->addr,
-	                           .client_port = p->port,
+	*in = (struct tunnel_info){.client_addr = pending_addr(p->pend),
+	                           .client_port = pending_port(p->pend),
 	                           .proxy_user = p->user[0] ? p->user : NULL,
 	                           .host = host,
 	                           .original_dst = dst,
@@ -266,9 +247,10 @@ connect_info(const struct pending *p, const char *host, const char *decision,
 
 /* Answer status and close; a policy refusal is journaled (reason). */
 static void
-connect_refuse(struct pending *p, int status, const char *text,
+connect_refuse(struct connecting *p, int status, const char *text,
                const char *reason)
 {
+	int fd = pending_fd(p->pend);
 	char resp[512];
 	struct tunnel_info in;
 	int n;
@@ -281,39 +263,50 @@ connect_refuse(struct pending *p, int status, const char *text,
 	                             "realm=\"wwgate\"\r\n"
 	                           : "",
 	             strlen(reason) + 1, reason);
-	if (send(p->fd, resp, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-		shutdown(p->fd, SHUT_WR);
-	log_info("connect %s:%u %s: %d %s", p->addr, p->port,
-	         p->host[0] ? p->host : "-", status, reason);
+	if (send(fd, resp, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+		shutdown(fd, SHUT_WR);
+	log_info("connect %s:%u %s: %d %s", pending_addr(p->pend),
+	         pending_port(p->pend), p->host[0] ? p->host : "-", status,
+	         reason);
 	if (status == 403 || status == 407) {
 		connect_info(p, p->host, "refuse", NULL, &in);
 		tunnel_record(*p->set->env.journal, &in, 0, 0, 0, reason);
 	}
-	connect_free(p, 1);
+	pending_close(p->pend);
+}
+
+/*
+ * Hand the socket to a struct conn as an HTTP connection to host; tls is
+ * the intercepting context, or NULL for plain HTTP.
+ */
+static void
+connect_to_conn(struct connecting *p, SSL_CTX *tls, const char *what)
+{
+	struct conn_origin o = {.host = p->host,
+	                        .proxy_user = p->user[0] ? p->user : NULL};
+	const struct sockaddr *sa;
+	socklen_t salen;
+	int fd = pending_take_fd(p->pend);
+
+	sa = pending_sa(p->pend, &salen);
+	if (conn_accept_origin(p->set->env.conns, fd, sa, salen, tls, &o) !=
+	    WW_OK)
+		log_warnx("connect: out of memory for %s", what);
+	pending_close(p->pend);
 }
 
 static void
-connect_intercept(struct pending *p)
+connect_intercept(struct connecting *p)
 {
-	struct connect_set *s = p->set;
-	struct conn_origin o = {.host = p->host,
-	                        .proxy_user = p->user[0] ? p->user : NULL};
-	int fd = p->fd;
-
-	if (send(fd, connect_ok, sizeof(connect_ok) - 1,
+	if (send(pending_fd(p->pend), connect_ok, sizeof(connect_ok) - 1,
 	         MSG_DONTWAIT | MSG_NOSIGNAL) !=
 	    (ssize_t)sizeof(connect_ok) - 1) {
-		log_info("connect %s:%u %s: client gone", p->addr, p->port,
-		         p->host);
-		connect_free(p, 1);
+		log_info("connect %s:%u %s: client gone", pending_addr(p->pend),
+		         pending_port(p->pend), p->host);
+		pending_close(p->pend);
 		return;
 	}
-	p->fd = -1;
-	if (conn_accept_origin(s->env.conns, fd, (struct sockaddr *)&p->sa,
-	                       p->salen, p->tls, &o) != WW_OK)
-		log_warnx("connect: out of memory for an intercepted "
-		          "connection");
-	connect_free(p, 0);
+	connect_to_conn(p, p->tls, "an intercepted connection");
 }
 
 /*
@@ -322,21 +315,13 @@ connect_intercept(struct pending *p)
  * sent to https://host.
  */
 static void
-connect_plain(struct pending *p)
+connect_plain(struct connecting *p)
 {
-	struct conn_origin o = {.host = p->host,
-	                        .proxy_user = p->user[0] ? p->user : NULL};
-	int fd = p->fd;
-
-	p->fd = -1;
-	if (conn_accept_origin(p->set->env.conns, fd, (struct sockaddr *)&p->sa,
-	                       p->salen, NULL, &o) != WW_OK)
-		log_warnx("connect: out of memory for a plain connection");
-	connect_free(p, 0);
+	connect_to_conn(p, NULL, "a plain connection");
 }
 
 static void
-connect_splice(struct pending *p)
+connect_splice(struct connecting *p)
 {
 	static const char fail[] =
 	    "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
@@ -344,31 +329,24 @@ connect_splice(struct pending *p)
 	char dst[INET6_ADDRSTRLEN + 8], a[INET6_ADDRSTRLEN];
 	struct tunnel_info in;
 	unsigned port;
-	int fd = p->fd;
+	int fd;
 
-	if (p->target.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&p->target;
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		port = ntohs(s6->sin6_port);
-		snprintf(dst, sizeof(dst), "[%s]:%u", a, port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&p->target;
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		port = ntohs(s4->sin_port);
-		snprintf(dst, sizeof(dst), "%s:%u", a, port);
-	}
+	pending_addr_text(&p->target, a, sizeof(a), &port);
+	snprintf(dst, sizeof(dst),
+	         p->target.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
+	         port);
 	connect_info(p, p->host, "passthrough", dst, &in);
-	p->fd = -1;
+	fd = pending_take_fd(p->pend);
 	if (tunnel_start(p->set->env.tunnels, fd, (struct sockaddr *)&p->target,
 	                 p->tlen, &in, connect_ok, fail) != WW_OK)
 		log_warnx("connect: out of memory for a tunnel");
-	connect_free(p, 0);
+	pending_close(p->pend);
 }
 
 static void
 connect_on_dns(int err, struct evutil_addrinfo *res, void *arg)
 {
-	struct pending *p = arg;
+	struct connecting *p = arg;
 
 	if (err == EVUTIL_EAI_CANCEL) {
 		if (res != NULL)
@@ -394,7 +372,7 @@ connect_on_dns(int err, struct evutil_addrinfo *res, void *arg)
 }
 
 static void
-connect_resolve(struct pending *p, unsigned port)
+connect_resolve(struct connecting *p, unsigned port)
 {
 	struct connect_set *s = p->set;
 	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -423,7 +401,7 @@ connect_resolve(struct pending *p, unsigned port)
 }
 
 static void
-connect_decide(struct pending *p, const struct connect_req *req)
+connect_decide(struct connecting *p, const struct connect_req *req)
 {
 	struct connect_set *s = p->set;
 	char canon[HOSTLIST_NAME_MAX];
@@ -470,13 +448,12 @@ connect_decide(struct pending *p, const struct connect_req *req)
 
 /* The head is complete at p->buf[0..len) (peeked, not yet read). */
 static void
-connect_head(struct pending *p, size_t len)
+connect_head(struct connecting *p, size_t len)
 {
 	struct connect_req req;
 	char junk[256];
 
-	event_del(p->ev);
-	event_del(p->timer);
+	pending_stop(p->pend);
 	if (connect_parse(p->buf, len, &req) != WW_OK) {
 		connect_refuse(p, req.status,
 		               req.status == 405 ? "Method Not Allowed"
@@ -488,9 +465,9 @@ connect_head(struct pending *p, size_t len)
 	for (size_t done = 0; !req.absolute && done < len;) {
 		size_t want =
 		    len - done < sizeof(junk) ? len - done : sizeof(junk);
-		ssize_t n = recv(p->fd, junk, want, MSG_DONTWAIT);
+		ssize_t n = recv(pending_fd(p->pend), junk, want, MSG_DONTWAIT);
 		if (n <= 0) {
-			connect_free(p, 1);
+			pending_close(p->pend);
 			return;
 		}
 		done += (size_t)n;
@@ -503,23 +480,24 @@ connect_head(struct pending *p, size_t len)
  * The head is only peeked at: a CONNECT's head is consumed once it is
  * complete (what follows it, e.g. an early ClientHello, stays in the
  * socket for the TLS handshake or the tunnel); a plain http:// request is
- * left whole for the HTTP connection that will read it.  Edge-triggered,
- * so an incomplete head waits for the next bytes without spinning.
+ * left whole for the HTTP connection that will read it.  The read event
+ * is edge-triggered (pending.h), so an incomplete head waits for the next
+ * bytes without spinning.
  */
 static void
-connect_on_read(evutil_socket_t fd, short what, void *arg)
+connect_on_read(struct pending *pend, void *arg)
 {
-	struct pending *p = arg;
+	struct connecting *p = pending_data(pend);
 	const char *end;
 	ssize_t n;
 
-	(void)what;
-	n = recv(fd, p->buf, sizeof(p->buf), MSG_PEEK);
+	(void)arg;
+	n = recv(pending_fd(pend), p->buf, sizeof(p->buf), MSG_PEEK);
 	if (n < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
-		connect_free(p, 1);
+		pending_close(pend);
 		return;
 	}
 	if ((size_t)n == p->len)
@@ -535,64 +513,30 @@ connect_on_read(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-connect_on_timer(evutil_socket_t fd, short what, void *arg)
+connect_on_timer(struct pending *pend, void *arg)
 {
-	(void)fd;
-	(void)what;
-	connect_refuse(arg, 408, "Request Timeout", "CONNECT request too slow");
-}
-
-static void
-connect_peer(struct pending *p)
-{
-	if (p->sa.ss_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&p->sa;
-		inet_ntop(AF_INET, &in->sin_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(in->sin_port);
-	} else if (p->sa.ss_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&p->sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(in6->sin6_port);
-	} else {
-		snprintf(p->addr, sizeof(p->addr), "local");
-	}
+	(void)arg;
+	connect_refuse(pending_data(pend), 408, "Request Timeout",
+	               "CONNECT request too slow");
 }
 
 int
 connect_accept(struct connect_set *s, int fd, const struct sockaddr *sa,
                socklen_t salen, struct auth *auth, SSL_CTX *tls)
 {
-	unsigned ms = s->env.limits->header_timeout_ms;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	struct pending *p = calloc(1, sizeof(*p));
+	struct pending *pend;
+	struct connecting *p;
+	int rc;
 
-	if (p == NULL) {
-		close(fd);
-		return WW_ENOMEM;
-	}
+	rc = pending_add(s->pend, fd, sa, salen,
+	                 s->env.limits->header_timeout_ms, &pend);
+	if (rc != WW_OK)
+		return rc;
+	p = pending_data(pend);
+	p->pend = pend;
 	p->set = s;
-	p->fd = fd;
 	p->auth = auth;
 	p->tls = tls;
-	if (salen > sizeof(p->sa))
-		salen = sizeof(p->sa);
-	memcpy(&p->sa, sa, salen);
-	p->salen = salen;
-	connect_peer(p);
-	TAILQ_INSERT_TAIL(&s->pend, p, link);
-	s->count++;
-	if (s->env.metrics != NULL)
-		metrics_add(s->env.metrics, METRICS_CONN_OPEN, 1);
-	evutil_make_socket_nonblocking(fd);
-	p->ev = event_new(s->env.base, fd, EV_READ | EV_PERSIST | EV_ET,
-	                  connect_on_read, p);
-	p->timer = evtimer_new(s->env.base, connect_on_timer, p);
-	if (p->ev == NULL || p->timer == NULL) {
-		connect_free(p, 1);
-		return WW_ENOMEM;
-	}
-	event_add(p->ev, NULL);
-	evtimer_add(p->timer, &tv);
 	return WW_OK;
 }
 
@@ -600,12 +544,23 @@ int
 connect_set_new(const struct connect_env *env, struct connect_set **out)
 {
 	struct connect_set *s = calloc(1, sizeof(*s));
+	struct pending_env penv = {.base = env->base,
+	                           .metrics = env->metrics,
+	                           .data_size = sizeof(struct connecting),
+	                           .on_read = connect_on_read,
+	                           .on_timeout = connect_on_timer,
+	                           .release = connect_release};
+	int rc;
 
 	*out = NULL;
 	if (s == NULL)
 		return WW_ENOMEM;
 	s->env = *env;
-	TAILQ_INIT(&s->pend);
+	penv.arg = s;
+	if ((rc = pending_set_new(&penv, &s->pend)) != WW_OK) {
+		free(s);
+		return rc;
+	}
 	*out = s;
 	return WW_OK;
 }
@@ -613,10 +568,7 @@ connect_set_new(const struct connect_env *env, struct connect_set **out)
 void
 connect_set_close_all(struct connect_set *s)
 {
-	struct pending *p;
-
-	while ((p = TAILQ_FIRST(&s->pend)) != NULL)
-		connect_free(p, 1);
+	pending_close_all(s->pend);
 }
 
 void
@@ -624,7 +576,8 @@ connect_set_free(struct connect_set *s)
 {
 	if (s == NULL)
 		return;
-	connect_set_close_all(s);
+	/* The entries first: each cancels its lookup on s->dns. */
+	pending_set_free(s->pend);
 	if (s->dns != NULL)
 		evdns_base_free(s->dns, 0);
 	free(s);
@@ -633,5 +586,5 @@ connect_set_free(struct connect_set *s)
 size_t
 connect_set_count(const struct connect_set *s)
 {
-	return s->count;
+	return pending_count(s->pend);
 }
