@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,86 +136,149 @@ accesslog_errors(const struct accesslog *a)
 	return a != NULL ? atomic_load(&a->errors) : 0;
 }
 
-/* ---- one line, formatted in place ---- */
+/* ---- one line, formatted in place (no printf: ~35 fields a line) ---- */
 
 struct line {
 	char *p;
 	size_t len, cap;
 };
 
+/* Append n bytes; a line that would not fit is cut (never overrun). */
 static void
-line_printf(struct line *l, const char *fmt, ...)
+line_raw(struct line *l, const char *s, size_t n)
 {
-	va_list ap;
-	int n;
+	if (n > l->cap - l->len)
+		n = l->cap - l->len;
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+}
 
-	va_start(ap, fmt);
-	n = vsnprintf(l->p + l->len, l->cap - l->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		l->len += (size_t)n < l->cap - l->len ? (size_t)n
-		                                      : l->cap - l->len - 1;
+#define LINE_LIT(l, lit) line_raw((l), (lit), sizeof(lit) - 1)
+
+static void
+line_u64(struct line *l, uint64_t v)
+{
+	char d[20];
+	size_t n = 0;
+
+	do
+		d[sizeof(d) - ++n] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	line_raw(l, d + sizeof(d) - n, n);
+}
+
+static void
+line_i64(struct line *l, long long v)
+{
+	if (v < 0) {
+		LINE_LIT(l, "-");
+		line_u64(l, 0 - (uint64_t)v);
+	} else {
+		line_u64(l, (uint64_t)v);
+	}
+}
+
+/* ,"key": */
+static void
+line_key(struct line *l, const char *key)
+{
+	LINE_LIT(l, ",\"");
+	line_raw(l, key, strlen(key));
+	LINE_LIT(l, "\":");
 }
 
 /*
- * "key":"value" from untrusted bytes: anything not printable ASCII
+ * ,"key":"value" from untrusted bytes: anything not printable ASCII
  * becomes '?' (a path is attacker-chosen and need not be UTF-8); quote
  * and backslash are escaped; at most ACCESSLOG_STR_MAX bytes are kept.
  */
 static void
 line_str(struct line *l, const char *key, const char *s)
 {
-	size_t i;
-
+	line_key(l, key);
 	if (s == NULL) {
-		line_printf(l, ",\"%s\":null", key);
+		LINE_LIT(l, "null");
 		return;
 	}
-	line_printf(l, ",\"%s\":\"", key);
-	for (i = 0; s[i] != '\0' && i < ACCESSLOG_STR_MAX; i++) {
+	LINE_LIT(l, "\"");
+	for (size_t i = 0; s[i] != '\0' && i < ACCESSLOG_STR_MAX; i++) {
 		char ch = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-		if (l->len + 3 >= l->cap)
-			break;
 		if (ch == '"' || ch == '\\')
-			l->p[l->len++] = '\\';
-		l->p[l->len++] = ch;
+			LINE_LIT(l, "\\");
+		line_raw(l, &ch, 1);
 	}
-	line_printf(l, "\"");
+	LINE_LIT(l, "\"");
+}
+
+static void
+line_num(struct line *l, const char *key, uint64_t v)
+{
+	line_key(l, key);
+	line_u64(l, v);
+}
+
+/* .ddd: three decimals */
+static void
+line_frac3(struct line *l, unsigned v)
+{
+	char f[4] = {'.', (char)('0' + v / 100), (char)('0' + v / 10 % 10),
+	             (char)('0' + v % 10)};
+
+	line_raw(l, f, sizeof(f));
+}
+
+/* {"time":"2026-11-26T01:02:03.456Z" */
+static void
+line_time(struct line *l)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	LINE_LIT(l, "{\"time\":\"");
+	line_raw(l, when, n);
+	line_frac3(l, (unsigned)(ts.tv_nsec / 1000000));
+	LINE_LIT(l, "Z\"");
 }
 
 /* The line for e into l (keys in a fixed order), newline included. */
 static void
 accesslog_format(struct line *l, const struct accesslog_entry *e)
 {
-	struct timespec ts;
-	struct tm tm;
-	char when[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	line_printf(l, "{\"time\":\"%s.%03ldZ\"", when, ts.tv_nsec / 1000000);
+	line_time(l);
 	line_str(l, "client", e->client);
-	line_printf(l, ",\"port\":%u", e->port);
+	line_num(l, "port", e->port);
 	line_str(l, "method", e->method);
 	line_str(l, "path", e->path);
 	line_str(l, "action", e->action);
-	line_printf(l, ",\"status\":%d", e->status);
+	line_key(l, "status");
+	line_i64(l, e->status);
+	line_key(l, "errcode");
 	if (e->has_errcode)
-		line_printf(l, ",\"errcode\":%lld", e->errcode);
+		line_i64(l, e->errcode);
 	else
-		line_printf(l, ",\"errcode\":null");
-	line_printf(l, ",\"seq\":%" PRIu64 ",\"forwarded\":%s", e->request_seq,
-	            e->forwarded ? "true" : "false");
+		LINE_LIT(l, "null");
+	line_num(l, "seq", e->request_seq);
+	line_key(l, "forwarded");
+	if (e->forwarded)
+		LINE_LIT(l, "true");
+	else
+		LINE_LIT(l, "false");
 	line_str(l, "app", e->app);
 	line_str(l, "token", e->token_digest);
-	line_printf(l,
-	            ",\"request_bytes\":%" PRIu64 ",\"response_bytes\":%" PRIu64
-	            ",\"latency_ms\":%" PRIu64 ".%03" PRIu64,
-	            e->request_bytes, e->response_bytes, e->latency_us / 1000,
-	            e->latency_us % 1000);
+	line_num(l, "request_bytes", e->request_bytes);
+	line_num(l, "response_bytes", e->response_bytes);
+	line_num(l, "latency_ms", e->latency_us / 1000);
+	line_frac3(l, (unsigned)(e->latency_us % 1000));
 	line_str(l, "error", e->error);
-	line_printf(l, "}\n");
+	/* a cut line still ends as one line */
+	if (l->len > l->cap - 2)
+		l->len = l->cap - 2;
+	LINE_LIT(l, "}\n");
 }
 
 void

@@ -96,6 +96,9 @@ test_accesslog(void **state)
 	e.latency_us = 1500;
 	accesslog_write(a, &e);
 	accesslog_write(a, &e);
+	e.errcode = -1;
+	e.latency_us = 2005;
+	accesslog_write(a, &e);
 	accesslog_write(NULL, &e);
 	assert_int_equal(accesslog_errors(a), 0);
 	accesslog_close(a);
@@ -108,6 +111,11 @@ test_accesslog(void **state)
 	assert_non_null(strstr(buf, "\"seq\":9"));
 	assert_non_null(strstr(buf, "\"latency_ms\":1.500"));
 	assert_non_null(fgets(buf, sizeof(buf), fp));
+	/* the busy refusal: a negative code; latency with leading zeros */
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	assert_non_null(strstr(buf, "\"errcode\":-1,"));
+	assert_non_null(strstr(buf, "\"latency_ms\":2.005,"));
+	assert_non_null(strstr(buf, "\"app\":null,"));
 	assert_null(fgets(buf, sizeof(buf), fp));
 	fclose(fp);
 	unlink(path);
