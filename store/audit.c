@@ -208,7 +208,7 @@ audit_list(struct audit *a)
 		rc = WW_ENOMEM;
 		goto out;
 	}
-	rc = journal_scan(a->r, 1, a->last, audit_list_visit, &s);
+	rc = journal_scan(a->r, a->first, a->last, audit_list_visit, &s);
 	if (rc == WW_OK && s.ring != NULL)
 		rc = audit_list_ring(&s);
 	if (rc == WW_OK)
@@ -339,7 +339,7 @@ audit_export(struct audit *a)
 	}
 	if (a->out_tty)
 		a->progress = 0;
-	rc = journal_scan(a->r, 1, 0, audit_export_visit, &s);
+	rc = journal_scan(a->r, a->first, 0, audit_export_visit, &s);
 	if (rc == 1) /* --limit reached */
 		rc = WW_OK;
 	if (rc == WW_OK)
@@ -464,7 +464,7 @@ audit_search(struct audit *a, const char *text)
 		goto out;
 	if ((rc = audit_export_new(a, 0, &s->e)) != WW_OK)
 		goto out;
-	rc = journal_scan(a->r, 1, 0, audit_search_visit, s);
+	rc = journal_scan(a->r, a->first, 0, audit_search_visit, s);
 	if (rc == 1)
 		rc = WW_OK;
 	if (rc == WW_OK)

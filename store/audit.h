@@ -34,6 +34,7 @@ struct audit {
 	const char *checkpoints;  /* verify --checkpoints FILE, or NULL */
 	int follow;               /* tail -f */
 	uint64_t last;            /* list: stop at this seq (0: the head) */
+	uint64_t first;           /* scans start here (0: at 1) */
 	FILE *out;                /* borrowed: stdout or -o FILE */
 	int unreadable;           /* set when an outcome could not be read */
 };

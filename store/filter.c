@@ -8,6 +8,7 @@
 
 #include "ww.h"
 #include "store/filter.h"
+#include "store/journal.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
 
@@ -25,6 +26,74 @@ int
 filter_wants_message(const struct filter *f)
 {
 	return f->sender != NULL || f->recipient != NULL || f->chat != NULL;
+}
+
+/* The stamp of record seq. */
+static int
+filter_time_of(struct journal_reader *r, uint64_t seq, int64_t *t)
+{
+	Ww__Record *rec = NULL;
+	char err[256];
+	int rc;
+
+	rc = journal_get(r, seq, &rec, err, sizeof(err));
+	if (rc == WW_OK)
+		*t = rec->time_ns;
+	record_free(rec);
+	return rc;
+}
+
+/*
+ * The journal does not promise that time_ns grows with seq: it is the
+ * wall clock, which can be set back (journal.c indexes such a stamp like
+ * any other).  journal_seq_at_time() gives the record with the smallest
+ * stamp at or after a time, which is the lowest such seq only when the
+ * stamps are in order.  So every distinct stamp at or after since_ns is
+ * visited, in time order, keeping the lowest seq: exact whatever the
+ * clock did, and worth it only while those records are few (a visit
+ * costs a few scanned records).  Past head / FILTER_SEEK_SHARE of them,
+ * the scan starts at 1 as before.
+ * For the same reason until_ns cannot end a scan early.
+ */
+int
+filter_first_seq(const struct filter *f, struct journal_reader *r,
+                 uint64_t *first)
+{
+	uint64_t head, seq, low, budget;
+	int64_t t;
+	int rc;
+
+	*first = 1;
+	if (f->since_ns == FILTER_NO_SINCE)
+		return WW_OK;
+	/* The head first: a record appended after it is scanned anyway. */
+	if ((rc = journal_head(r, &head)) != WW_OK)
+		return rc;
+	rc = journal_seq_at_time(r, f->since_ns, &seq);
+	if (rc == WW_ENOTFOUND) {
+		*first = head + 1;
+		return WW_OK;
+	}
+	low = seq;
+	budget = head / FILTER_SEEK_SHARE;
+	/* Stamps in order (the usual case) put seq..head that recent. */
+	if (seq <= head && head - seq >= budget)
+		return WW_OK; /* too many: scan from 1 */
+	while (rc == WW_OK) {
+		if (budget-- == 0)
+			return WW_OK; /* too many that recent: scan from 1 */
+		if ((rc = filter_time_of(r, seq, &t)) != WW_OK)
+			return rc;
+		if (t == INT64_MAX)
+			break; /* no later stamp */
+		rc = journal_seq_at_time(r, t + 1, &seq);
+		if (rc == WW_OK && seq < low)
+			low = seq;
+	}
+	if (rc != WW_OK && rc != WW_ENOTFOUND)
+		return rc;
+	*first = low;
+	return WW_OK;
 }
 
 static int

@@ -4,7 +4,8 @@
  * the time syntax those options accept.
  *
  * A filter is caller's storage (filter_init) holding borrowed strings: they
- * must outlive every filter_match() call.  Nothing here allocates.
+ * must outlive every filter_match() call.  Nothing here allocates but
+ * filter_first_seq, which reads the journal.
  */
 #ifndef WW_FILTER_H
 #define WW_FILTER_H
@@ -12,6 +13,8 @@
 #include <stdint.h>
 
 #include "store/record.h"
+
+struct journal_reader;
 
 #define FILTER_NO_SINCE INT64_MIN
 #define FILTER_NO_UNTIL INT64_MAX
@@ -34,6 +37,18 @@ int filter_match(const struct filter *f, const Ww__Record *rec);
 
 /* Does f test anything about the message (sender, recipient, chat)? */
 int filter_wants_message(const struct filter *f);
+
+/*
+ * Where a scan of r for f may start without missing a record f matches:
+ * *first is 1, or with a since_ns the lowest sequence number stamped at
+ * or after it (past the head when none is), found through the time index
+ * when few records are that recent (FILTER_SEEK_SHARE).  r is borrowed.
+ * WW_OK, or a reader error (WW_ECORRUPT...) with *first 1: scanning all
+ * is always right.  until_ns is not sought: see filter.c.
+ */
+#define FILTER_SEEK_SHARE 8
+int filter_first_seq(const struct filter *f, struct journal_reader *r,
+                     uint64_t *first);
 
 /*
  * Parse a point in time into ns since the Unix epoch (UTC).  Accepted:

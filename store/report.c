@@ -267,7 +267,7 @@ report_stats(struct audit *a)
 	memset(&s, 0, sizeof(s));
 	s.a = a;
 	export_buf_init(&b);
-	rc = journal_scan(a->r, 1, 0, stats_visit, &s);
+	rc = journal_scan(a->r, a->first, 0, stats_visit, &s);
 	if (rc == WW_OK)
 		rc = s.rc;
 	if (rc != WW_OK)
@@ -492,7 +492,7 @@ report_replay(struct audit *a)
 	memset(&s, 0, sizeof(s));
 	s.a = a;
 	export_buf_init(&s.key);
-	rc = journal_scan(a->r, 1, 0, replay_visit, &s);
+	rc = journal_scan(a->r, a->first, 0, replay_visit, &s);
 	if (rc == 1) /* --limit reached */
 		rc = WW_OK;
 	if (rc == WW_OK)
@@ -855,7 +855,7 @@ report_retro(struct audit *a, const char *policy_path)
 		}
 	if (journal_head(a->r, &s.head) != WW_OK)
 		s.head = 0;
-	rc = journal_scan(a->r, 1, 0, retro_visit, &s);
+	rc = journal_scan(a->r, a->first, 0, retro_visit, &s);
 	if (a->progress)
 		audit_progress_end(&s.bar);
 	if (rc == 1) /* --limit reached */

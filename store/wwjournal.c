@@ -477,6 +477,9 @@ main(int argc, char **argv)
 	if ((rc = open_output(&c, &c.a.out)) != 0)
 		return rc;
 	if ((rc = setup_terminal(&c)) == 0 && (rc = open_reader(&c)) == 0) {
+		/* --since: skip what is older.  On an error the scans start
+		   at 1, where they meet and report it themselves. */
+		(void)filter_first_seq(&c.a.filter, c.a.r, &c.a.first);
 		rc = dispatch(&c, cmd, argv + optind + 1, argc - optind - 1);
 		if (rc == 0 && c.a.unreadable)
 			rc = EXIT_INTEGRITY;
