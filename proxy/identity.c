@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "ww.h"
 #include "proxy/identity.h"
 
@@ -250,39 +248,5 @@ identity_lookup_media(struct identity *id, const char *media_id,
 		rc = WW_OK;
 	}
 	pthread_mutex_unlock(&id->lock);
-	return rc;
-}
-
-static json_t *
-identity_parse(const uint8_t *body, size_t len)
-{
-	json_t *root;
-
-	root =
-	    json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL);
-	if (root != NULL && !json_is_object(root)) {
-		json_decref(root);
-		root = NULL;
-	}
-	return root;
-}
-
-int
-identity_answer_str(const uint8_t *body, size_t len, const char *name,
-                    char **out)
-{
-	json_t *root, *v;
-	int rc = WW_ENOTFOUND;
-
-	*out = NULL;
-	root = identity_parse(body, len);
-	if (root == NULL)
-		return WW_EPARSE;
-	v = json_object_get(root, name);
-	if (json_is_string(v) && json_string_length(v) > 0) {
-		*out = strdup(json_string_value(v));
-		rc = *out != NULL ? WW_OK : WW_ENOMEM;
-	}
-	json_decref(root);
 	return rc;
 }

@@ -56,9 +56,4 @@ int identity_learn_media(struct identity *id, const char *media_id,
 int identity_lookup_media(struct identity *id, const char *media_id,
                           unsigned char sha256[32]);
 
-/* A top-level string member of a JSON answer (*out malloc'ed), e.g. the
- * media_id of an upload.  WW_ENOTFOUND, WW_EPARSE, WW_ENOMEM. */
-int identity_answer_str(const uint8_t *body, size_t len, const char *name,
-                        char **out);
-
 #endif

@@ -27,6 +27,7 @@
 #include "store/journal.h"
 #include "store/record.h"
 #include "store/secret.h"
+#include "store/wecom.h"
 #include "proxy/accesslog.h"
 #include "proxy/admin.h"
 #include "proxy/auth.h"
@@ -774,6 +775,7 @@ main(int argc, char **argv)
 	/* Before any base exists: workers are woken from other threads. */
 	if (evthread_use_pthreads() != 0)
 		fatalx("libevent without pthreads support");
+	wecom_init(); /* jansson's allocator, before any thread uses jansson */
 	rc = wwgate_check(&g, &o);
 	if (o.test || rc != WW_OK) {
 		if (rc == WW_OK)

@@ -84,34 +84,6 @@ test_bounded(void **state)
 	identity_free(id);
 }
 
-static void
-test_answer_str(void **state)
-{
-	static const char ok[] =
-	    "{\"errcode\":0,\"type\":\"file\",\"media_id\":\"3a8asd\"}";
-	char *s = NULL;
-
-	(void)state;
-	assert_int_equal(identity_answer_str((const uint8_t *)ok, strlen(ok),
-	                                     "media_id", &s),
-	                 WW_OK);
-	assert_string_equal(s, "3a8asd");
-	free(s);
-	assert_int_equal(
-	    identity_answer_str((const uint8_t *)ok, strlen(ok), "url", &s),
-	    WW_ENOTFOUND);
-	assert_int_equal(
-	    identity_answer_str((const uint8_t *)ok, strlen(ok), "errcode", &s),
-	    WW_ENOTFOUND); /* not a string */
-	assert_int_equal(
-	    identity_answer_str((const uint8_t *)"[1]", 3, "media_id", &s),
-	    WW_EPARSE);
-	assert_int_equal(
-	    identity_answer_str((const uint8_t *)"{\"a\":", 5, "a", &s),
-	    WW_EPARSE);
-	assert_null(s);
-}
-
 static void *
 t_hammer(void *arg)
 {
@@ -146,7 +118,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tokens_and_apps),
 	    cmocka_unit_test(test_bounded),
-	    cmocka_unit_test(test_answer_str),
 	    cmocka_unit_test(test_threads),
 	};
 
