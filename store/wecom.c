@@ -1950,7 +1950,9 @@ scrub_tree(const struct secret *key, json_t *node, const char *const *names,
 		return rc;
 	json_object_foreach(node, k, v)
 	{
-		if (!name_in(k, names) || json_is_null(v)) {
+		/* "" hides nothing (the query scrubber skips it likewise) */
+		if (!name_in(k, names) || json_is_null(v) ||
+		    (json_is_string(v) && json_string_length(v) == 0)) {
 			rc = scrub_tree(key, v, names, taken, changed,
 			                depth + 1);
 		} else if (json_is_string(v)) {

@@ -139,7 +139,8 @@ struct wecom_answer {
 	   long as the caller's body), else the JSON re-serialized (compact,
 	   raw UTF-8) with access_token, suite_access_token,
 	   provider_access_token, permanent_code, ticket and response_code
-	   values replaced by digests (journal == scrubbed, owned) */
+	   values replaced by digests, except empty strings and nulls
+	   (journal == scrubbed, owned) */
 	const uint8_t *journal;
 	size_t journal_len;
 	uint8_t *scrubbed;

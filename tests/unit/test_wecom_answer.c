@@ -168,6 +168,13 @@ test_scrub_fields(void **state)
 	    read_str(key, WECOM_MESSAGE, "{\"access_token\":null}", &a), WW_OK);
 	assert_null(a.scrubbed);
 	wecom_answer_cleanup(&a);
+	/* so are empty ones: message/send's usual "response_code":"" */
+	assert_int_equal(read_str(key, WECOM_MESSAGE,
+	                          "{\"errcode\":0,\"response_code\":\"\"}", &a),
+	                 WW_OK);
+	assert_null(a.scrubbed);
+	assert_true(has(&a, "\"response_code\":\"\""));
+	wecom_answer_cleanup(&a);
 	secret_free(key);
 }
 
