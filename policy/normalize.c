@@ -527,26 +527,74 @@ normalize_append_raw(struct normalize *n, const char *s, size_t len)
 	return normalize_emit(n, s, len, 0, 0);
 }
 
+/*
+ * The character at s[i] (i < len) and its length, as normalize_decode()
+ * says, with the cases of Chinese text inline: ASCII and U+3000..U+9FFF
+ * (lead bytes E3..E9 are never overlong nor surrogates).
+ */
+static inline size_t
+normalize_decode_fast(const char *s, size_t len, size_t i, int32_t *cp)
+{
+	const unsigned char *u = (const unsigned char *)s + i;
+
+	if (u[0] < 0x80) {
+		*cp = u[0];
+		return 1;
+	}
+	if (u[0] >= 0xE3 && u[0] <= 0xE9 && i + 3 <= len &&
+	    normalize_cont(u[1]) && normalize_cont(u[2])) {
+		*cp = (int32_t)(((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) |
+		                (u[2] & 0x3Fu));
+		return 3;
+	}
+	return normalize_decode(s, len, i, cp);
+}
+
+/*
+ * normalize_is_separator() with the cases of Chinese text inline: ASCII,
+ * and the unified ideographs (letters, or unassigned in older Unicode
+ * tables: never separators either way).
+ */
+static inline int
+normalize_sep_fast(int32_t cp)
+{
+	if (cp < 0x80)
+		return !((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') ||
+		         (cp >= 'A' && cp <= 'Z'));
+	if ((cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF))
+		return 0;
+	return normalize_is_separator(cp);
+}
+
+/*
+ * Each run of characters that are not separators is copied at once, in
+ * one segment: the map needs a new segment only where a separator was
+ * dropped.
+ */
 int
 normalize_append_stripped(struct normalize *n, const struct normalize *src,
                           size_t start, size_t end)
 {
-	size_t i = start, l;
+	size_t i = start, j, l = 0;
 	int32_t cp;
 	int rc;
 
 	if ((rc = normalize_reserve(n, end - start)) != WW_OK)
 		return rc;
 	while (i < end) {
-		l = normalize_decode(src->text, end, i, &cp);
-		if (!normalize_is_separator(cp)) {
+		for (j = i; j < end; j += l) {
+			l = normalize_decode_fast(src->text, end, j, &cp);
+			if (normalize_sep_fast(cp))
+				break;
+		}
+		if (j > i) {
 			/* Normalized text is valid UTF-8: whole characters. */
 			if ((rc = normalize_seg(n, SEG_IDENT, i, 0)) != WW_OK)
 				return rc;
-			memcpy(n->text + n->len, src->text + i, l);
-			n->len += l;
+			memcpy(n->text + n->len, src->text + i, j - i);
+			n->len += j - i;
 		}
-		i += l;
+		i = j < end ? j + l : j; /* past the separator */
 	}
 	if (n->text != NULL)
 		n->text[n->len] = '\0';

@@ -383,6 +383,85 @@ test_before_fullwidth(void **state)
 	}
 }
 
+/*
+ * The stripped view, built run by run with inline cases for ASCII and
+ * ideographs, keeps exactly the characters normalize_is_separator() says
+ * are not separators, each mapped back to its own bytes.
+ */
+static void
+test_stripped_same_as_classes(void **state)
+{
+	static const char *const pool[] = {
+	    "a",
+	    "Z",
+	    "7",
+	    " ",
+	    "-",
+	    "_",
+	    ".",
+	    "\n",
+	    "\xe6\x9c\xba",     /* 机 U+673A */
+	    "\xe3\x90\x80",     /* U+3400, extension A */
+	    "\xe4\xb7\x80",     /* U+4DC0, a hexagram: a symbol */
+	    "\xe9\xbe\xa5",     /* U+9FA5 */
+	    "\xe3\x80\x81",     /* 、 */
+	    "\xe3\x82\xab",     /* katakana KA */
+	    "\xe2\x80\x94",     /* em dash */
+	    "\xc3\xa9",         /* é */
+	    "\xf0\x9f\x98\x80", /* emoji */
+	    "\xf0\xa0\x80\x80", /* U+20000 */
+	    "\xea\xb0\x80",     /* Hangul GA */
+	    "\xef\xbc\x8c"};    /* ， (normalizes to ",") */
+	uint64_t seed = 0x2545F4914F6CDD1Dull;
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		char in[256] = "", want[256];
+		size_t len = 0, wl = 0, from[256], to[256], a, z, l, nl;
+		struct normalize *n, *sv = NULL;
+		const char *t;
+		int32_t cp;
+
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		for (int i = 0; i < 1 + (int)(seed % 40); i++) {
+			const char *piece =
+			    pool[(seed >> (i % 48)) %
+			         (sizeof(pool) / sizeof(pool[0]))];
+
+			memcpy(in + len, piece, strlen(piece));
+			len += strlen(piece);
+		}
+		in[len] = '\0';
+		n = norm(in);
+		t = normalize_text(n);
+		nl = normalize_len(n);
+		for (size_t i = 0; i < nl; i += l) {
+			l = normalize_decode(t, nl, i, &cp);
+			if (normalize_is_separator(cp))
+				continue;
+			for (size_t k = 0; k < l; k++, wl++) {
+				want[wl] = t[i + k];
+				from[wl] = i;
+				to[wl] = i + l;
+			}
+		}
+		want[wl] = '\0';
+		assert_int_equal(normalize_new(&sv), WW_OK);
+		assert_int_equal(normalize_append_stripped(sv, n, 0, nl),
+		                 WW_OK);
+		assert_string_equal(normalize_text(sv), want);
+		for (size_t k = 0; k < wl; k++) {
+			normalize_span(sv, k, k + 1, &a, &z);
+			assert_int_equal(a, from[k]);
+			assert_int_equal(z, to[k]);
+		}
+		normalize_free(sv);
+		normalize_free(n);
+	}
+}
+
 int
 main(void)
 {
@@ -400,6 +479,7 @@ main(void)
 	    cmocka_unit_test(test_punctuation_fast_paths),
 	    cmocka_unit_test(test_punctuation_blocks),
 	    cmocka_unit_test(test_before_fullwidth),
+	    cmocka_unit_test(test_stripped_same_as_classes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
