@@ -21,19 +21,21 @@ struct mint_entry {
 	X509 *cert;                   /* the cache's reference */
 	time_t refresh_at;            /* re-sign from then on */
 	uint64_t hash;
+	uint64_t gen;             /* the CA generation that signed it */
 	struct mint_entry *chain; /* bucket */
 	struct mint_entry *prev;  /* LRU: head is the most recent */
 	struct mint_entry *next;
 };
 
 struct mint {
-	struct ca *ca; /* our own copy: references to the CA's cert and key */
 	struct hostlist *allowed;
 	EVP_PKEY *key;
 	struct mint_opts opts;
 	uint64_t seed; /* keys the bucket hash: SNI names come from clients */
 
 	pthread_mutex_t lock; /* guards everything below */
+	struct ca *ca;        /* our own copy: references to cert and key */
+	uint64_t gen;         /* bumped by mint_set_ca */
 	struct mint_entry **buckets;
 	size_t nbuckets; /* a power of two */
 	struct mint_entry *head, *tail;
@@ -196,7 +198,10 @@ mint_lookup(struct mint *m, const char *name, uint64_t hash, time_t now)
 	return e->cert;
 }
 
-/* Sign a new certificate for canonical name; no lock held. */
+/*
+ * Sign a new certificate for canonical name with the current CA; the
+ * signing itself runs unlocked, on a copy of the CA (references).
+ */
 static int
 mint_sign(struct mint *m, const char *name, time_t now, struct mint_entry **out)
 {
@@ -209,12 +214,19 @@ mint_sign(struct mint *m, const char *name, time_t now, struct mint_entry **out)
 	    .backdate_s = m->opts.backdate_s,
 	    .lifetime_s = m->opts.lifetime_s,
 	};
+	struct ca *ca = NULL;
 	int rc;
 
 	*out = NULL;
 	if (e == NULL)
 		return WW_ENOMEM;
-	rc = ca_issue(m->ca, &leaf, &e->cert);
+	pthread_mutex_lock(&m->lock);
+	rc = ca_copy(m->ca, &ca);
+	e->gen = m->gen;
+	pthread_mutex_unlock(&m->lock);
+	if (rc == WW_OK)
+		rc = ca_issue(ca, &leaf, &e->cert);
+	ca_free(ca);
 	if (rc != WW_OK) {
 		free(e);
 		return rc;
@@ -225,10 +237,19 @@ mint_sign(struct mint *m, const char *name, time_t now, struct mint_entry **out)
 	return WW_OK;
 }
 
-/* Locked.  Cache e unless another thread got there first; *out: a ref. */
+/*
+ * Locked.  Cache e unless another thread got there first; *out: a ref.
+ * A certificate signed while mint_set_ca replaced the CA serves the one
+ * handshake that asked for it and is not cached.
+ */
 static void
 mint_publish(struct mint *m, struct mint_entry *e, time_t now, X509 **out)
 {
+	if (e->gen != m->gen) {
+		*out = e->cert; /* the entry's reference, handed over */
+		free(e);
+		return;
+	}
 	*out = mint_lookup(m, e->name, e->hash, now);
 	if (*out != NULL) {
 		X509_free(e->cert);
@@ -282,10 +303,23 @@ mint_key_borrow(const struct mint *m)
 	return m->key;
 }
 
-X509 *
-mint_ca_borrow(const struct mint *m)
+int
+mint_set_ca(struct mint *m, const struct ca *ca)
 {
-	return ca_cert_borrow(m->ca);
+	struct ca *copy = NULL, *old;
+	int rc = ca_copy(ca, &copy);
+
+	if (rc != WW_OK)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	old = m->ca;
+	m->ca = copy;
+	m->gen++;
+	while (m->head != NULL)
+		mint_remove(m, m->head);
+	pthread_mutex_unlock(&m->lock);
+	ca_free(old);
+	return WW_OK;
 }
 
 int

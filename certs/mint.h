@@ -13,10 +13,10 @@
  * names and "*.domain" patterns, see hostlist.h): a client that sends an
  * arbitrary SNI cannot make the gateway sign for it.
  *
- * Threads: mint_cert, mint_ssl_use and mint_stats may be called from any
- * number of worker threads at once (one mutex guards the cache; the
- * signing itself runs outside it).  mint_new/mint_free are not concurrent
- * with anything else on the same mint.
+ * Threads: mint_cert, mint_ssl_use, mint_set_ca and mint_stats may be
+ * called from any number of threads at once (one mutex guards the CA and
+ * the cache; the signing itself runs outside it).  mint_new/mint_free are not
+ * concurrent with anything else on the same mint.
  *
  * Ownership: certificates are returned as new X509 references (the caller
  * X509_free()s them; the cache keeps its own).  The key is borrowed from
@@ -70,8 +70,13 @@ int mint_cert(struct mint *m, const char *name, X509 **out);
 /* The leaf key every minted certificate carries; lives as long as m. */
 EVP_PKEY *mint_key_borrow(const struct mint *m);
 
-/* The issuing CA certificate (for a chain); lives as long as m. */
-X509 *mint_ca_borrow(const struct mint *m);
+/*
+ * Sign with ca from now on (copied: references to its certificate and
+ * key): the cache is emptied, so every later handshake gets a
+ * certificate from the new CA; certificates already handed out stay
+ * valid.  Safe while other threads call mint_cert.  WW_ENOMEM.
+ */
+int mint_set_ca(struct mint *m, const struct ca *ca);
 
 /*
  * Put the certificate for name and the leaf key on ssl (for a servername

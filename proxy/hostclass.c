@@ -82,11 +82,11 @@ hostclass_tls_new(struct hostclass *hc, SSL_CTX **out)
 	return WW_OK;
 }
 
+/* intercept.ca, loaded; the reason in err when it cannot be. */
 static int
-hostclass_mint(struct hostclass *hc, const struct conf_modes *m, char *err,
-               size_t errlen)
+hostclass_load_ca(const struct conf_modes *m, struct ca **ca, char *err,
+                  size_t errlen)
 {
-	struct ca *ca = NULL;
 	int rc;
 
 	if (m->intercept.ca.cert == NULL || m->intercept.ca.key == NULL) {
@@ -95,13 +95,25 @@ hostclass_mint(struct hostclass *hc, const struct conf_modes *m, char *err,
 		         "to intercept hosts");
 		return WW_EINVAL;
 	}
-	rc = ca_load(m->intercept.ca.cert, m->intercept.ca.key, &ca);
+	rc = ca_load(m->intercept.ca.cert, m->intercept.ca.key, ca);
 	if (rc != WW_OK) {
 		snprintf(err, errlen, "intercept.ca: cannot load %s and %s: %s",
 		         m->intercept.ca.cert, m->intercept.ca.key,
 		         ww_strerror(rc));
 		return rc == WW_ENOMEM ? rc : WW_EINVAL;
 	}
+	return WW_OK;
+}
+
+static int
+hostclass_mint(struct hostclass *hc, const struct conf_modes *m, char *err,
+               size_t errlen)
+{
+	struct ca *ca = NULL;
+	int rc;
+
+	if ((rc = hostclass_load_ca(m, &ca, err, errlen)) != WW_OK)
+		return rc;
 	rc = mint_new(ca, (const char *const *)m->intercept.hosts,
 	              m->intercept.n_hosts, NULL, &hc->mint);
 	ca_free(ca);
@@ -111,6 +123,24 @@ hostclass_mint(struct hostclass *hc, const struct conf_modes *m, char *err,
 		return rc;
 	}
 	return hostclass_tls_new(hc, &hc->tls);
+}
+
+int
+hostclass_reload_ca(struct hostclass *hc, const struct conf *c, char *err,
+                    size_t errlen)
+{
+	struct ca *ca = NULL;
+	int rc;
+
+	if (hc == NULL || hc->mint == NULL)
+		return WW_OK;
+	if ((rc = hostclass_load_ca(&c->modes, &ca, err, errlen)) != WW_OK)
+		return rc;
+	rc = mint_set_ca(hc->mint, ca);
+	ca_free(ca);
+	if (rc != WW_OK)
+		snprintf(err, errlen, "intercept: %s", ww_strerror(rc));
+	return rc;
 }
 
 /* listen[idx].client_ca: a context of its own that verifies clients. */

@@ -5,11 +5,11 @@
  *
  * A struct hostclass is built once from the configuration (intercept and
  * passthrough host lists, the default, transparent.no_sni, the
- * interception CA and upstream.resolve) and is then immutable, so every
- * worker shares it read-only.  It owns the mint and the one server
- * SSL_CTX of intercepted connections: the context's servername callback
- * puts a certificate minted for the client's SNI on each connection, and
- * only for names in intercept.hosts (mint.h).
+ * interception CA and upstream.resolve) and is then immutable but for its
+ * CA (hostclass_reload_ca), so every worker shares it.  It owns the mint and
+ * the one server SSL_CTX of intercepted connections: the context's servername
+ * callback puts a certificate minted for the client's SNI on each connection,
+ * and only for names in intercept.hosts (mint.h).
  *
  * Intercept is checked first: a host listed in both classes is inspected,
  * never tunnelled past the policy.
@@ -42,6 +42,16 @@ int hostclass_new(const struct conf *c, struct hostclass **out, char *err,
                   size_t errlen);
 
 void hostclass_free(struct hostclass *hc); /* NULL is a no-op */
+
+/*
+ * SIGHUP: load intercept.ca again (c's paths) and mint with it from now
+ * on; connections already intercepted keep their certificates.  The one
+ * change a struct hostclass accepts after hostclass_new (mint_set_ca is
+ * thread-safe).  A no-op when nothing is intercepted.  On failure the old
+ * CA stays in use: WW_EINVAL (reason in err), WW_ENOMEM.
+ */
+int hostclass_reload_ca(struct hostclass *hc, const struct conf *c, char *err,
+                        size_t errlen);
 
 /*
  * The decision for host (any case, optional trailing dot); canon gets its

@@ -76,7 +76,8 @@ static const char wwgate_help[] =
     "  -h, --help            this text\n"
     "\n"
     "signals:\n"
-    "  SIGHUP                reload the policy and the TLS certificates;\n"
+    "  SIGHUP                reload the policy, the TLS certificates and\n"
+    "                        the interception CA;\n"
     "                        a policy that fails to compile is reported and\n"
     "                        the old one stays in force; connections stay up\n"
     "  SIGTERM, SIGINT       stop accepting, finish in-flight requests (up\n"
@@ -321,6 +322,25 @@ wwgate_reload_tls(struct gate *g)
 	wwgate_swap_tls(g, tls);
 }
 
+/* The interception CA, read again from intercept.ca's files. */
+static void
+wwgate_reload_ca(struct gate *g)
+{
+	char err[512];
+
+	if (g->sh.hostclass == NULL)
+		return;
+	if (hostclass_reload_ca(g->sh.hostclass, g->conf, err, sizeof(err)) !=
+	    WW_OK)
+		log_warnx("reload: interception CA not reloaded (%s); the old "
+		          "one stays in use",
+		          err);
+	else
+		log_info("reload: interception CA %s in use for new "
+		         "connections",
+		         g->conf->modes.intercept.ca.cert);
+}
+
 /* SIGHUP: a new policy (and certificates) for new exchanges. */
 static void
 wwgate_reload(struct gate *g)
@@ -356,6 +376,7 @@ wwgate_reload(struct gate *g)
 		         policy_digest(p), policy_rule_count(p));
 	}
 	wwgate_reload_tls(g);
+	wwgate_reload_ca(g);
 	for (size_t i = 0; i < g->n_workers; i++)
 		worker_reload(g->workers[i]);
 }

@@ -96,7 +96,6 @@ test_minted_verifies_for_its_sni_only(void **state)
 	assert_false(verifies(ca, x, "open.work.weixin.qq.com"));
 	assert_false(verifies(ca, x, "evil.example"));
 	assert_true(EVP_PKEY_eq(X509_get0_pubkey(x), mint_key_borrow(f->m)));
-	assert_ptr_equal(mint_ca_borrow(f->m), ca);
 
 	/* A wildcard pattern yields a certificate for the exact name. */
 	assert_int_equal(mint_cert(f->m, "a.b.work.weixin.qq.com", &y), WW_OK);
@@ -211,6 +210,36 @@ struct worker {
 	unsigned seed;
 };
 
+/* A new CA: the cache is emptied and later certificates chain to it. */
+static void
+test_set_ca(void **state)
+{
+	struct fixture *f = *state;
+	struct ca_params p = {0};
+	struct ca *ca2 = NULL;
+	X509 *a = NULL, *b = NULL;
+	struct mint_stats st;
+
+	assert_int_equal(mint_cert(f->m, "qyapi.weixin.qq.com", &a), WW_OK);
+	assert_int_equal(ca_create(&p, &ca2), WW_OK);
+	assert_int_equal(mint_set_ca(f->m, ca2), WW_OK);
+	mint_stats(f->m, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(mint_cert(f->m, "qyapi.weixin.qq.com", &b), WW_OK);
+	assert_ptr_not_equal(a, b);
+	assert_true(verifies(ca_cert_borrow(ca2), b, "qyapi.weixin.qq.com"));
+	assert_false(verifies(ca_cert_borrow(f->ca), b, "qyapi.weixin.qq.com"));
+	/* what was handed out before stays valid under the old CA */
+	assert_true(verifies(ca_cert_borrow(f->ca), a, "qyapi.weixin.qq.com"));
+	/* the mint keeps its own references: the caller may free its CA */
+	ca_free(ca2);
+	X509_free(b);
+	b = NULL;
+	assert_int_equal(mint_cert(f->m, "x.work.weixin.qq.com", &b), WW_OK);
+	X509_free(a);
+	X509_free(b);
+}
+
 static void *
 worker_run(void *arg)
 {
@@ -251,6 +280,32 @@ test_threads(void **state)
 	mint_stats(f->m, &st);
 	assert_int_equal(st.hits + st.misses, 1200);
 	assert_true(st.entries <= 2);
+}
+
+/* The CA replaced while workers mint: every answer still right. */
+static void
+test_threads_set_ca(void **state)
+{
+	struct fixture *f = *state;
+	struct ca_params p = {0};
+	pthread_t t[3];
+	struct worker w[3];
+	struct ca *ca2;
+
+	for (int i = 0; i < 3; i++) {
+		w[i] = (struct worker){.m = f->m, .seed = (unsigned)i + 7};
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]),
+		                 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(ca_create(&p, &ca2), WW_OK);
+		assert_int_equal(mint_set_ca(f->m, ca2), WW_OK);
+		ca_free(ca2);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
 }
 
 static int
@@ -359,6 +414,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_refused_outside_list, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_lru_eviction, setup_small,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_set_ca, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_set_ca, setup_small,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup_small,
 	                                    teardown),
