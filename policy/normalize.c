@@ -16,6 +16,9 @@
 #include <string.h>
 
 #include <utf8proc.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ww.h"
 #include "policy/normalize.h"
@@ -426,12 +429,74 @@ normalize_no_combine(const unsigned char *u, size_t len, size_t i)
 	        (normalize_stable3(u, i) || normalize_fullwidth3(u, i)));
 }
 
+#ifdef __SSE2__
+/* Is c ASCII or the lead byte of an ideograph (E4..E9)? */
+static inline int
+normalize_plain_lead(unsigned char c)
+{
+	return c < 0x80 || (unsigned char)(c - 0xE4) <= 5;
+}
+
+/*
+ * The end of the run from i (a character start) made only of ASCII and
+ * three-byte characters with lead bytes E4..E9 (ideographs: stable, never
+ * combining), checked sixteen bytes at a time while 17 remain; the run,
+ * ASCII case-folded, is written to t[i..] (whole blocks: bytes past the
+ * end are overwritten later).  The end is cut back to a character boundary
+ * and so that the last character is followed by one of those: the scalar
+ * loop would copy the same bytes.  Blocks advance by a fixed 16, so that
+ * the processor can run ahead; a lead byte near a block's end carries its
+ * continuation bytes into the next block (carry).
+ */
+static size_t
+normalize_run16(const unsigned char *u, size_t len, size_t i, char *t)
+{
+	size_t start = i, end, q;
+	unsigned carry = 0, bad = 0;
+
+	while (i + 17 <= len) {
+		__m128i v =
+		    _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+		__m128i x = _mm_sub_epi8(v, _mm_set1_epi8((char)0xE4));
+		__m128i up =
+		    _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+		                  _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+		unsigned a = ~(unsigned)_mm_movemask_epi8(v) & 0xFFFFu;
+		unsigned l = (unsigned)_mm_movemask_epi8(
+		    _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(5)), x));
+		unsigned c = (unsigned)_mm_movemask_epi8(
+		    _mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8((char)0xC0)),
+		                   _mm_set1_epi8((char)0x80)));
+		unsigned e = (l << 1) | (l << 2) | carry; /* conts expected */
+
+		v = _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+		_mm_storeu_si128((__m128i *)(void *)(t + i), v);
+		bad = (((a | l) & e) | (c & ~e) | ~(a | l | c)) & 0xFFFFu;
+		if (bad != 0)
+			break;
+		carry = e >> 16;
+		i += 16;
+	}
+	end = i + (bad != 0 ? (unsigned)__builtin_ctz(bad) : 0);
+	/* Back to a character boundary: drop an incomplete ideograph. */
+	for (q = end; q > start && normalize_cont(u[q - 1]); q--)
+		;
+	if (q < end ? end - q != 2 : end > start && u[end - 1] >= 0x80)
+		end = q < end ? q - 1 : end - 1;
+	/* Its last character must be followed by one that cannot combine. */
+	if (end > start && !normalize_plain_lead(u[end]))
+		end -= u[end - 1] < 0x80 ? 1 : 3;
+	return end;
+}
+#endif
+
 /*
  * Copy the run of bytes from i that needs no Unicode work: ASCII (case
  * folded) and stable three-byte characters, each not followed by a
  * possible combining mark.  Output and input advance together, so the run
- * needs no map of its own (the caller opened a SEG_IDENT segment).
- * Returns the new input position.
+ * needs no map of its own (the caller opened a SEG_IDENT segment).  Room
+ * for len - i more bytes and a NUL is reserved, so normalize_run16() may
+ * write 16 bytes while 17 remain.  Returns the new input position.
  */
 static size_t
 normalize_fast_run(struct normalize *n, const unsigned char *u, size_t len,
@@ -442,6 +507,16 @@ normalize_fast_run(struct normalize *n, const unsigned char *u, size_t len,
 	while (i < len) {
 		unsigned char c = u[i];
 
+#ifdef __SSE2__
+		if (i + 17 <= len) {
+			size_t j = normalize_run16(u, len, i, t);
+
+			if (j > i) {
+				i = j;
+				continue;
+			}
+		}
+#endif
 		if (c < 0x80) {
 			if (i + 1 < len && !normalize_no_combine(u, len, i + 1))
 				break;

@@ -462,6 +462,99 @@ test_stripped_same_as_classes(void **state)
 	}
 }
 
+/*
+ * Long runs (the block-at-a-time fast path takes sixteen bytes at once)
+ * broken at every offset by characters it must leave to the slow paths:
+ * the text is still what utf8proc says, and every output byte maps back
+ * to whole input characters.
+ */
+static void
+test_long_runs(void **state)
+{
+	static const char *const breaker[] = {
+	    "\xef\xbc\x8c",    "\xe3\x80\x82", "\xcc\x81",     "\xc3\x89",
+	    "\xea\xb0\x80",    "\xe1\x85\xa1", "\xe2\x80\x8b", "A",
+	    "\xf0\x9f\x98\x80"};
+	static const char *const fill[] = {"\xe6\x9c\xba", "a", "Q",
+	                                   "\xe4\xb7\x80", "7"};
+
+	(void)state;
+	for (size_t b = 0; b < sizeof(breaker) / sizeof(breaker[0]); b++)
+		for (size_t at = 0; at < 40; at++) {
+			char in[256];
+			size_t len = 0, a, z, nl;
+			utf8proc_uint8_t *want;
+			struct normalize *n;
+
+			for (size_t k = 0; k < 48; k++) {
+				const char *f = k == at
+				                    ? breaker[b]
+				                    : fill[(k * 7 + at) %
+				                           (sizeof(fill) /
+				                            sizeof(fill[0]))];
+
+				memcpy(in + len, f, strlen(f));
+				len += strlen(f);
+			}
+			in[len] = '\0';
+			want = utf8proc_NFKC_Casefold((utf8proc_uint8_t *)in);
+			assert_non_null(want);
+			n = norm(in);
+			if (strcmp(normalize_text(n), (const char *)want) != 0)
+				fail_msg("breaker %zu at %zu", b, at);
+			nl = normalize_len(n);
+			for (size_t k = 0; k < nl; k++) {
+				normalize_span(n, k, k + 1, &a, &z);
+				assert_true(a < z && z <= len);
+				assert_true(((unsigned char)in[a] & 0xC0) !=
+				            0x80);
+				assert_true(z == len || ((unsigned char)in[z] &
+				                         0xC0) != 0x80);
+			}
+			free(want);
+			normalize_free(n);
+		}
+}
+
+/* Invalid bytes inside long runs of ideographs become U+FFFD each. */
+static void
+test_long_runs_invalid(void **state)
+{
+	static const char *const bad[] = {"\xff", "\x9c", "\xe6\x9c"};
+	static const char *const fffd[] = {"\xef\xbf\xbd", "\xef\xbf\xbd",
+	                                   "\xef\xbf\xbd\xef\xbf\xbd"};
+
+	(void)state;
+	for (size_t b = 0; b < 3; b++)
+		for (size_t at = 0; at <= 30; at++) {
+			char in[256], want[256];
+			size_t len = 0, wl = 0;
+			struct normalize *n;
+
+			for (size_t k = 0; k <= 30; k++) {
+				if (k == at) {
+					memcpy(in + len, bad[b],
+					       strlen(bad[b]));
+					len += strlen(bad[b]);
+					memcpy(want + wl, fffd[b],
+					       strlen(fffd[b]));
+					wl += strlen(fffd[b]);
+				}
+				if (k < 30) {
+					memcpy(in + len, "\xe5\xaf\x86", 3);
+					memcpy(want + wl, "\xe5\xaf\x86", 3);
+					len += 3;
+					wl += 3;
+				}
+			}
+			in[len] = want[wl] = '\0';
+			n = norm(in);
+			if (strcmp(normalize_text(n), want) != 0)
+				fail_msg("bad %zu at %zu", b, at);
+			normalize_free(n);
+		}
+}
+
 int
 main(void)
 {
@@ -480,6 +573,8 @@ main(void)
 	    cmocka_unit_test(test_punctuation_blocks),
 	    cmocka_unit_test(test_before_fullwidth),
 	    cmocka_unit_test(test_stripped_same_as_classes),
+	    cmocka_unit_test(test_long_runs),
+	    cmocka_unit_test(test_long_runs_invalid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
