@@ -157,6 +157,7 @@ static const struct conf_key conf_journal_keys[] = {
     K_UINT(struct conf_journal, checkpoint_secs, 1, 86400),
     K_STR(struct conf_journal, checkpoint_file, 0, NULL),
     K_SIZE(struct conf_journal, max_blob_bytes, 0, 1ull << 30),
+    K_UINT(struct conf_journal, commit_delay_us, 0, 100000),
     K_END,
 };
 

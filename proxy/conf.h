@@ -122,6 +122,7 @@ struct conf_journal {
 	unsigned checkpoint_secs;
 	char *checkpoint_file; /* or NULL */
 	size_t max_blob_bytes;
+	unsigned commit_delay_us; /* journal_opts.commit_delay_us */
 };
 
 struct conf_limits {

@@ -596,6 +596,7 @@ wwgate_journal(struct gate *g)
 	    .checkpoint_secs = c->journal.checkpoint_secs,
 	    .checkpoint_file = c->journal.checkpoint_file,
 	    .max_blob_bytes = c->journal.max_blob_bytes,
+	    .commit_delay_us = c->journal.commit_delay_us,
 	};
 	char err[512];
 	int rc = journal_open(&jo, &g->sh.journal, err, sizeof(err));

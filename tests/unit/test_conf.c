@@ -85,6 +85,7 @@ test_defaults(void **state)
 	assert_int_equal(c->limits.max_connections, 10000);
 	assert_string_equal(c->admin.address, "127.0.0.1:9090");
 	assert_string_equal(c->journal.segment, "month");
+	assert_int_equal(c->journal.commit_delay_us, 0);
 	assert_int_equal(c->n_apps, 0);
 	assert_int_equal(c->upstream.n_resolve, 0);
 	conf_unref(c);
@@ -110,7 +111,8 @@ test_full(void **state)
 	       "upstream:\n"
 	       "  url: http://127.0.0.1:9999\n"
 	       "  resolve: { 'qyapi.weixin.qq.com:443': 127.0.0.1 }\n"
-	       "journal: { path: j, sync: none, max_blob_bytes: 4KiB }\n"
+	       "journal: { path: j, sync: none, max_blob_bytes: 4KiB,\n"
+	       "  commit_delay_us: 500 }\n"
 	       "policy: { file: p }\n"
 	       "limits: { max_body_bytes: 2MiB, header_timeout_ms: 500 }\n"
 	       "refusal: { block_errcode: -7 }\n"
@@ -131,6 +133,7 @@ test_full(void **state)
 	                    "qyapi.weixin.qq.com:443:127.0.0.1");
 	assert_int_equal(c->journal.sync, CONF_SYNC_NONE);
 	assert_int_equal(c->journal.max_blob_bytes, 4096);
+	assert_int_equal(c->journal.commit_delay_us, 500);
 	assert_int_equal(c->limits.max_body_bytes, 2u << 20);
 	assert_int_equal(c->limits.header_timeout_ms, 500);
 	assert_int_equal(c->refusal.block_errcode, -7);
@@ -155,6 +158,12 @@ test_errors(void **state)
 	expect_error(
 	    MINIMAL "workers: many\n",
 	    "t.yaml:7: workers: expected a non-negative integer, got 'many'");
+	expect_error("listen: [{ address: 127.0.0.1:1 }]\n"
+	             "upstream: { url: https://a }\n"
+	             "journal: { path: j, commit_delay_us: 100001 }\n"
+	             "policy: { file: p.yaml }\n",
+	             "t.yaml:3: journal.commit_delay_us: expected a value "
+	             "between 0 and 100000");
 	expect_error(MINIMAL "limits: 5\n",
 	             "t.yaml:7: limits: expected a mapping, got a scalar");
 	expect_error(MINIMAL "admin: { address: [1, 2] }\n",
