@@ -8,17 +8,23 @@
  * table), each leaf which rule it belongs to, and condition trees become a
  * flat node array.
  *
+ * Keywords that ignore separators go to a second database: they only
+ * ever match in the stripped view, and nothing else matches there.
+ *
  * Judge: normalize every text part into one buffer (parts separated by a
- * newline; the stripped view of all parts follows when some keyword ignores
- * separators), scan it once, then check each raw match (part boundaries,
- * whole words, validators), mark leaves, evaluate the rules that some hit
- * concerns (and those that can match on absence) and build the verdict.
+ * newline) and, when some keyword ignores separators, build the stripped
+ * view of all parts; scan each once with its database, then check each
+ * raw match (part boundaries, whole words, validators), mark leaves,
+ * evaluate the rules that some hit concerns (and those that can match on
+ * absence) and build the verdict.
  * Per-message work is proportional to the text and the matches, never to
  * the number of patterns.
  *
  * (Scanning CJK-only keywords in a second database over a two-byte
  * code-point view of the text was tried: 5% faster on random-hanzi text,
- * 10% slower on real phrases, and no longer one scan; not kept.)
+ * 10% slower on real phrases; not kept.  So was scanning without
+ * start-of-match first and with it only when a regex or detector fired:
+ * slower, see bench/RESULTS.md, "Policy engine".)
  */
 #include "config.h"
 
@@ -97,8 +103,9 @@ struct policy {
 	size_t nkids;
 	const struct detector **dets; /* detectors in use */
 	size_t ndets;
-	int need_sv; /* some pattern matches the stripped view */
-	struct scan_db *db;
+	int need_sv;        /* some pattern matches the stripped view */
+	struct scan_db *db; /* every pattern but PAT_LIT_SV: normalized text */
+	struct scan_db *svdb; /* PAT_LIT_SV: the stripped view (NULL: none) */
 };
 
 /* ---- errors (the public face of rule_errors) ---- */
@@ -570,27 +577,62 @@ build_report_db(struct build *b, long bad, const char *why)
 		                why);
 }
 
+/*
+ * Compile the patterns of one database: those with (sv) or without the
+ * stripped view's kind.  The ids are the pattern indexes.
+ */
+static int
+build_db_part(struct build *b, int sv, struct scan_db **db)
+{
+	struct policy *p = b->p;
+	const char **ex = malloc((p->npats + 1) * sizeof(*ex));
+	unsigned *fl = malloc((p->npats + 1) * sizeof(*fl));
+	unsigned *hf = malloc((p->npats + 1) * sizeof(*hf));
+	unsigned *ids = malloc((p->npats + 1) * sizeof(*ids));
+	size_t n = 0;
+	char why[512];
+	long bad;
+	int rc = WW_ENOMEM;
+
+	if (ex == NULL || fl == NULL || hf == NULL || ids == NULL)
+		goto out;
+	for (size_t i = 0; i < p->npats; i++) {
+		if ((p->pats[i].kind == PAT_LIT_SV) != sv)
+			continue;
+		ex[n] = b->exprs[i];
+		fl[n] = b->sflags[i];
+		hf[n] = b->hsflags[i];
+		ids[n++] = (unsigned)i;
+	}
+	rc = WW_OK;
+	if (n == 0)
+		goto out;
+	rc = scan_compile(ex, fl, hf, ids, n, db, &bad, why, sizeof(why));
+	if (rc == WW_EPARSE)
+		build_report_db(
+		    b, bad >= 0 && (size_t)bad < n ? (long)ids[bad] : -1, why);
+out:
+	free(ex);
+	free(fl);
+	free(hf);
+	free(ids);
+	return rc;
+}
+
+/*
+ * Two databases, each scanned once over its own text: the keywords that
+ * ignore separators only ever match in the stripped view, everything else
+ * only in the normalized text (judge_resolve() drops the rest), so
+ * neither scans the other's text for nothing.
+ */
 static int
 build_db(struct build *b)
 {
-	struct policy *p = b->p;
-	unsigned *ids;
-	char why[512];
-	long bad;
 	int rc;
 
-	if (p->npats == 0)
-		return WW_OK;
-	if ((ids = malloc(p->npats * sizeof(*ids))) == NULL)
-		return WW_ENOMEM;
-	for (size_t i = 0; i < p->npats; i++)
-		ids[i] = (unsigned)i;
-	rc = scan_compile((const char *const *)b->exprs, b->sflags, b->hsflags,
-	                  ids, p->npats, &p->db, &bad, why, sizeof(why));
-	free(ids);
-	if (rc == WW_EPARSE)
-		build_report_db(b, bad, why);
-	return rc;
+	if ((rc = build_db_part(b, 0, &b->p->db)) != WW_OK)
+		return rc;
+	return build_db_part(b, 1, &b->p->svdb);
 }
 
 static int
@@ -651,6 +693,7 @@ policy_free(struct policy *p)
 	if (p == NULL)
 		return;
 	scan_free(p->db);
+	scan_free(p->svdb);
 	rule_set_free(p->rs);
 	free(p->file);
 	free(p->text);
@@ -851,7 +894,7 @@ policy_pattern_count(const struct policy *p)
 size_t
 policy_db_bytes(const struct policy *p)
 {
-	return p->db != NULL ? scan_size(p->db) : 0;
+	return scan_size(p->db) + scan_size(p->svdb);
 }
 
 /* ---- scratch ---- */
@@ -874,10 +917,8 @@ struct dval {
 
 struct policy_scratch {
 	struct scan_scratch *scan;
-	struct normalize *norm; /* all parts, '\n' between */
-	struct normalize *sv;   /* their stripped view */
-	char *buf;              /* norm + sv when the sv is needed */
-	size_t bufcap;
+	struct normalize *norm;  /* all parts, '\n' between */
+	struct normalize *sv;    /* their stripped view */
 	uint32_t *pstart, *pend; /* per part, in norm */
 	size_t partcap;
 	struct raw *raw;
@@ -892,7 +933,8 @@ struct policy_scratch {
 	uint8_t *excluded; /* per rule: matched, then excluded by unless */
 	uint8_t *cand;     /* per rule: some leaf was hit */
 	size_t leafcap, detcap, rulecap;
-	size_t norm_end; /* where the stripped view starts in buf */
+	size_t norm_end; /* length of norm: raw offsets >= it are in sv */
+	uint32_t base;   /* added to the offsets of the scan under way */
 	int oom;         /* the match callback ran out of memory */
 };
 
@@ -927,7 +969,8 @@ policy_scratch_fit(const struct policy *p, struct policy_scratch *s)
 {
 	int rc;
 
-	if ((rc = scan_scratch_fit(p->db, &s->scan)) != WW_OK)
+	if ((rc = scan_scratch_fit(p->db, &s->scan)) != WW_OK ||
+	    (rc = scan_scratch_fit(p->svdb, &s->scan)) != WW_OK)
 		return rc;
 	return scratch_grow(s, p);
 }
@@ -960,7 +1003,6 @@ policy_scratch_free(struct policy_scratch *s)
 	scan_scratch_free(s->scan);
 	normalize_free(s->norm);
 	normalize_free(s->sv);
-	free(s->buf);
 	free(s->pstart);
 	free(s->pend);
 	free(s->raw);
@@ -976,12 +1018,12 @@ policy_scratch_free(struct policy_scratch *s)
 
 /* ---- judge: normalize and scan ---- */
 
-/* Normalize every part into s->norm (and s->sv); the buffer to scan. */
+/* Normalize every part into s->norm, and s->sv when the policy needs it. */
 static int
 judge_normalize(const struct policy *p, struct policy_scratch *s,
-                const Ww__Message *msg, const char **buf, size_t *len)
+                const Ww__Message *msg)
 {
-	size_t n = msg->n_texts, c = s->partcap, nl, sl;
+	size_t n = msg->n_texts, c = s->partcap;
 	int rc;
 
 	normalize_reset(s->norm);
@@ -999,8 +1041,7 @@ judge_normalize(const struct policy *p, struct policy_scratch *s,
 		if ((rc = normalize_append_raw(s->norm, "\n", 1)) != WW_OK)
 			return rc;
 	}
-	*buf = normalize_text(s->norm);
-	*len = nl = s->norm_end = normalize_len(s->norm);
+	s->norm_end = normalize_len(s->norm);
 	if (!p->need_sv)
 		return WW_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -1009,13 +1050,6 @@ judge_normalize(const struct policy *p, struct policy_scratch *s,
 		if (rc != WW_OK || (rc = normalize_append_raw(s->sv, "\n", 1)))
 			return rc;
 	}
-	sl = normalize_len(s->sv);
-	if (grow(&s->buf, &s->bufcap, nl + sl + 1, 1))
-		return WW_ENOMEM;
-	memcpy(s->buf, *buf, nl);
-	memcpy(s->buf + nl, normalize_text(s->sv), sl);
-	*buf = s->buf;
-	*len = nl + sl;
 	return WW_OK;
 }
 
@@ -1037,9 +1071,25 @@ judge_on_match(unsigned id, unsigned long long from, unsigned long long to,
 		s->rawcap = c;
 	}
 	s->raw[s->nraw].pat = id;
-	s->raw[s->nraw].from = (uint32_t)from;
-	s->raw[s->nraw++].to = (uint32_t)to;
+	s->raw[s->nraw].from = (uint32_t)from + s->base;
+	s->raw[s->nraw++].to = (uint32_t)to + s->base;
 	return 0;
+}
+
+/*
+ * Raw matches of db over buf[0..len), their offsets moved by base (where
+ * buf would start in one buffer holding the normalized text and then the
+ * stripped view, the offsets judge_resolve() expects).
+ */
+static int
+judge_scan(const struct scan_db *db, struct policy_scratch *s, const char *buf,
+           size_t len, uint32_t base)
+{
+	int rc;
+
+	s->base = base;
+	rc = scan_run(db, s->scan, buf, len, judge_on_match, s);
+	return s->oom ? WW_ENOMEM : rc;
 }
 
 int
@@ -1050,11 +1100,26 @@ policy_scan_buf(const struct policy *p, struct policy_scratch *s,
 
 	s->nraw = 0;
 	s->oom = 0;
-	rc = scan_run(p->db, s->scan, buf, len, judge_on_match, s);
-	if (s->oom)
-		rc = WW_ENOMEM;
+	/* Both databases, as a message without separators would see it. */
+	if ((rc = judge_scan(p->db, s, buf, len, 0)) == WW_OK)
+		rc = judge_scan(p->svdb, s, buf, len, 0);
 	if (nmatches != NULL)
 		*nmatches = s->nraw;
+	return rc;
+}
+
+/* The normalized text with db, then the stripped view with svdb. */
+static int
+judge_scan_all(const struct policy *p, struct policy_scratch *s)
+{
+	int rc;
+
+	s->nraw = 0;
+	s->oom = 0;
+	rc = judge_scan(p->db, s, normalize_text(s->norm), s->norm_end, 0);
+	if (rc == WW_OK && p->need_sv)
+		rc = judge_scan(p->svdb, s, normalize_text(s->sv),
+		                normalize_len(s->sv), (uint32_t)s->norm_end);
 	return rc;
 }
 
@@ -1602,8 +1667,7 @@ policy_judge(const struct policy *p, struct policy_scratch *s,
 {
 	Ww__Verdict *v = NULL;
 	struct span *sp = NULL;
-	const char *buf;
-	size_t len, nsp = 0;
+	size_t nsp = 0;
 	int rc;
 
 	*verdict = NULL;
@@ -1611,9 +1675,9 @@ policy_judge(const struct policy *p, struct policy_scratch *s,
 		*redacted = NULL;
 	if ((rc = scratch_grow(s, p)) != WW_OK)
 		goto out;
-	if ((rc = judge_normalize(p, s, msg, &buf, &len)) != WW_OK)
+	if ((rc = judge_normalize(p, s, msg)) != WW_OK)
 		goto out;
-	if ((rc = policy_scan_buf(p, s, buf, len, NULL)) != WW_OK)
+	if ((rc = judge_scan_all(p, s)) != WW_OK)
 		goto out;
 	if ((rc = judge_hits(p, s, msg->n_texts)) != WW_OK)
 		goto out;

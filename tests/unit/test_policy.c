@@ -400,6 +400,71 @@ test_ignore_separators(void **state)
 	policy_unref(p);
 }
 
+/* The spans of rule id in v, as "part:start-end " in order. */
+static void
+spans_of(const Ww__Verdict *v, const char *id, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < v->n_spans && n + 32 < cap; i++)
+		if (strcmp(v->spans[i]->rule_id, id) == 0)
+			n += (size_t)snprintf(out + n, cap - n, "%u:%u-%u ",
+			                      (unsigned)v->spans[i]->part,
+			                      (unsigned)v->spans[i]->start,
+			                      (unsigned)v->spans[i]->end);
+}
+
+/*
+ * Keywords that ignore separators are scanned in their own database over
+ * the stripped view, the other patterns over the normalized text only: a
+ * regex's and a detector's hits have the same spans whether or not the
+ * policy has such keywords, and those keywords still match only inside a
+ * part.
+ */
+static void
+test_stripped_view_database(void **state)
+{
+#define RD                                                                     \
+	"  - id: re\n"                                                         \
+	"    match: {regex: 'ord-[0-9]{4}\\b'}\n"                              \
+	"    action: alert\n"                                                  \
+	"  - id: det\n"                                                        \
+	"    match: {detector: cn_mobile}\n"                                   \
+	"    action: redact\n"
+	struct policy *a = load(HEAD RD);
+	struct policy *b = load(HEAD RD "  - id: sv\n"
+	                                "    match:\n"
+	                                "      keywords: [falcon]\n"
+	                                "      ignore_separators: true\n"
+	                                "    action: alert\n");
+	Ww__Message *m = msg_new("message/send", "ord-1234 and f.a.l", "con",
+	                         "call 13812345678 re ORD-9876",
+	                         "f a l c o n ord-5555", NULL);
+	char sa[256], sb[256];
+	struct judged ja, jb;
+
+	(void)state;
+	judge(a, m, &ja);
+	judge(b, m, &jb);
+	spans_of(ja.v, "re", sa, sizeof(sa));
+	spans_of(jb.v, "re", sb, sizeof(sb));
+	assert_string_equal(sa, "0:0-8 2:20-28 3:12-20 ");
+	assert_string_equal(sb, sa);
+	spans_of(ja.v, "det", sa, sizeof(sa));
+	spans_of(jb.v, "det", sb, sizeof(sb));
+	assert_string_equal(sa, "2:5-16 ");
+	assert_string_equal(sb, sa);
+	spans_of(jb.v, "sv", sb, sizeof(sb));
+	assert_string_equal(sb, "3:0-11 "); /* not "f.a.l" + "con" */
+	judged_free(&ja);
+	judged_free(&jb);
+	message_free(m);
+	policy_unref(a);
+	policy_unref(b);
+#undef RD
+}
+
 static void
 test_lists_and_spans_in_parts(void **state)
 {
@@ -749,6 +814,7 @@ main(void)
 	    cmocka_unit_test(test_redaction),
 	    cmocka_unit_test(test_whole_words),
 	    cmocka_unit_test(test_ignore_separators),
+	    cmocka_unit_test(test_stripped_view_database),
 	    cmocka_unit_test(test_lists_and_spans_in_parts),
 	    cmocka_unit_test(test_scope),
 	    cmocka_unit_test(test_detector_min_count),
