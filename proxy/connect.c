@@ -15,7 +15,6 @@
 #include <strings.h>
 
 #include <event2/dns.h>
-#include <event2/event.h>
 #include <event2/util.h>
 
 #include "ww.h"

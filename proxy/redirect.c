@@ -14,10 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <event2/event.h>
-#include <event2/util.h>
 
 #include "ww.h"
 #include "log.h"
