@@ -22,42 +22,11 @@
 #include "store/record.h"
 #include "store/secret.h"
 #include "store/wecom.h"
+#include "tests/unit/wecom_fixture.h"
 
 #ifndef WECOM_DATA_DIR
 #define WECOM_DATA_DIR "tests/data/wecom"
 #endif
-
-static struct secret *
-test_key(void)
-{
-	struct secret *s;
-
-	assert_int_equal(
-	    secret_new((const unsigned char *)"test-journal-key", 16, &s),
-	    WW_OK);
-	return s;
-}
-
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	uint8_t *buf;
-	long n;
-
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	assert_true(n >= 0);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	buf[n] = '\0';
-	fclose(fp);
-	*len = (size_t)n;
-	return buf;
-}
 
 /* Undo the .expect escapes (\n, \t, \\) in place. */
 static char *
@@ -348,7 +317,7 @@ run_case(const struct secret *key, const char *name)
 
 	print_message("case %s\n", name);
 	snprintf(path, sizeof(path), "%s/%s.json", WECOM_DATA_DIR, name);
-	body = read_file(path, &blen);
+	body = fixture_read_file(path, &blen);
 	snprintf(path, sizeof(path), "%s/%s.expect", WECOM_DATA_DIR, name);
 	fp = fopen(path, "r");
 	assert_non_null(fp);
@@ -408,7 +377,7 @@ name_cmp(const void *a, const void *b)
 static void
 test_data_cases(void **state)
 {
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	char *names[512];
 	size_t n = 0;
 	struct dirent *de;
@@ -436,7 +405,7 @@ static int
 decode_str(const char *path, const char *body, Ww__Message **msg, char *err,
            size_t errlen)
 {
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	int rc =
 	    wecom_decode(key, path, "access_token=T", (const uint8_t *)body,
 	                 strlen(body), msg, err, errlen);
@@ -541,7 +510,7 @@ test_other_endpoints(void **state)
 static void
 test_gettoken(void **state)
 {
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	Ww__Message *msg;
 	char err[256], d[SECRET_DIGEST_LEN];
 
@@ -589,7 +558,7 @@ test_classify(void **state)
 static void
 test_scrub_query(void **state)
 {
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	char d1[SECRET_DIGEST_LEN], d2[SECRET_DIGEST_LEN], want[256], *out;
 
 	(void)state;
@@ -682,7 +651,7 @@ static const char upload_body[] =
 static void
 test_upload(void **state)
 {
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	uint8_t sha[32];
 	Ww__Message *msg;
 	char err[256];
@@ -745,7 +714,7 @@ test_upload_odd(void **state)
 	    "--b\r\n"
 	    "Content-Disposition: form-data; name=\"x\"\r\n"
 	    "\r\nvalue\r\n--b--\r\n";
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	Ww__Message *msg;
 	char err[256];
 

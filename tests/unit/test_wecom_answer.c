@@ -18,17 +18,7 @@
 #include "ww.h"
 #include "store/secret.h"
 #include "store/wecom.h"
-
-static struct secret *
-test_key(void)
-{
-	struct secret *s;
-
-	assert_int_equal(
-	    secret_new((const unsigned char *)"test-journal-key", 16, &s),
-	    WW_OK);
-	return s;
-}
+#include "tests/unit/wecom_fixture.h"
 
 static int
 read_str(const struct secret *key, enum wecom_class cls, const char *body,
@@ -66,7 +56,7 @@ test_clean(void **state)
 	static const char err[] =
 	    "{\"errcode\":40014,\"errmsg\":\"invalid access_token, "
 	    "hint: [x]\"}";
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	struct wecom_answer a;
 
 	(void)state;
@@ -118,7 +108,7 @@ test_scrub_fields(void **state)
 	                                     "permanent_code",
 	                                     "ticket",
 	                                     "response_code"};
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	char body[512], want[SECRET_DIGEST_LEN];
 	struct wecom_answer a;
 
@@ -184,7 +174,7 @@ test_token(void **state)
 	static const char tok[] = "{\"errcode\":0,\"errmsg\":\"ok\","
 	                          "\"access_token\":\"TOKEN-XYZ\","
 	                          "\"expires_in\":7200}";
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	char want[SECRET_DIGEST_LEN];
 	struct wecom_answer a;
 
@@ -245,7 +235,7 @@ test_token(void **state)
 static void
 test_media(void **state)
 {
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	struct wecom_answer a;
 
 	(void)state;
@@ -296,7 +286,7 @@ test_malformed(void **state)
 	                                  "{\"a\":1}x",
 	                                  "{\"errcode\":0,\"errcode\":1}",
 	                                  "{\"errmsg\":\"\xff\xfe\"}"};
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	struct wecom_answer a;
 	char deep[128] = "{\"a\":";
 	char *big;
@@ -333,7 +323,7 @@ test_malformed(void **state)
 static void
 test_large(void **state)
 {
-	struct secret *key = test_key();
+	struct secret *key = fixture_key();
 	struct wecom_answer a;
 	size_t n = 4000, off;
 	char *body = malloc(n * 40 + 128);

@@ -25,6 +25,7 @@
 #include "store/record.h"
 #include "store/secret.h"
 #include "store/wecom.h"
+#include "tests/unit/wecom_fixture.h"
 
 #ifndef WECOM_DATA_DIR
 #define WECOM_DATA_DIR "tests/data/wecom"
@@ -45,26 +46,6 @@ struct cases {
 	size_t n;
 	struct secret *key;
 };
-
-static uint8_t *
-slurp(const char *file, size_t *len)
-{
-	FILE *fp = fopen(file, "rb");
-	uint8_t *buf;
-	long n;
-
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	assert_true(n >= 0);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	*len = (size_t)n;
-	return buf;
-}
 
 static void
 expect_path(const char *file, char *path, size_t cap)
@@ -126,7 +107,7 @@ load_cases(void **state)
 		expect_path(file, c->path, sizeof(c->path));
 		snprintf(file, sizeof(file), "%s/%s", WECOM_DATA_DIR,
 		         de->d_name);
-		c->body = slurp(file, &c->len);
+		c->body = fixture_read_file(file, &c->len);
 		c->rc = decode_pack(cs->key, c->path, c->body, c->len,
 		                    &c->packed, &c->plen);
 		cs->n++;
