@@ -268,7 +268,9 @@ connect_refuse(struct connecting *p, int status, const char *text,
 	         pending_port(p->pend), p->host[0] ? p->host : "-", status,
 	         reason);
 	if (status == 403 || status == 407) {
-		connect_info(p, p->host, "refuse", NULL, &in);
+		connect_info(p, p->host,
+		             hostclass_decision_name(HOSTCLASS_REFUSE), NULL,
+		             &in);
 		tunnel_record(*p->set->env.journal, &in, 0, 0, 0, reason);
 	}
 	pending_close(p->pend);
@@ -334,7 +336,8 @@ connect_splice(struct connecting *p)
 	snprintf(dst, sizeof(dst),
 	         p->target.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
 	         port);
-	connect_info(p, p->host, "passthrough", dst, &in);
+	connect_info(p, p->host, hostclass_decision_name(HOSTCLASS_PASSTHROUGH),
+	             dst, &in);
 	fd = pending_take_fd(p->pend);
 	if (tunnel_start(p->set->env.tunnels, fd, (struct sockaddr *)&p->target,
 	                 p->tlen, &in, connect_ok, fail) != WW_OK)

@@ -91,13 +91,15 @@ redirect_pass(struct peek *p, const char *sni)
 	if (p->dstlen == 0 &&
 	    (sni[0] == '\0' ||
 	     hostclass_target(s->env.hc, sni, 443, &to, &tlen) != WW_OK)) {
-		redirect_refuse(p, sni, 80, "refuse",
+		redirect_refuse(p, sni, 80,
+		                hostclass_decision_name(HOSTCLASS_REFUSE),
 		                "no original destination");
 		return;
 	}
 	if (sni[0] != '\0')
 		hostclass_target(s->env.hc, sni, 443, &to, &tlen);
-	redirect_info(p, sni, "passthrough", &in);
+	redirect_info(p, sni, hostclass_decision_name(HOSTCLASS_PASSTHROUGH),
+	              &in);
 	fd = pending_take_fd(p->pend);
 	if (tunnel_start(s->env.tunnels, fd, (struct sockaddr *)&to, tlen, &in,
 	                 NULL, NULL) != WW_OK)
@@ -146,7 +148,8 @@ redirect_decide(struct peek *p, enum sni_result r, const char *sni)
 	else if (d == HOSTCLASS_PASSTHROUGH)
 		redirect_pass(p, canon);
 	else
-		redirect_refuse(p, canon[0] ? canon : "", 112, "refuse",
+		redirect_refuse(p, canon[0] ? canon : "", 112,
+		                hostclass_decision_name(HOSTCLASS_REFUSE),
 		                r == SNI_NONE ? "no SNI" : "host not allowed");
 }
 
