@@ -2,9 +2,9 @@
  * test_journal_alloc.c: allocation-failure sweep over the journal (STYLE.md,
  * "fail the Nth allocation").  For every N the Nth allocation made by
  * libstore fails; every call must report WW_ENOMEM (directly or through
- * its callback), never crash and leave no leak (ASan).  malloc, calloc,
- * realloc and strdup are wrapped at link time (-Wl,--wrap), so LMDB's and
- * OpenSSL's own allocations are not swept.
+ * its callback), never crash and leave no leak (ASan).  The failing
+ * allocator is tests/unit/alloc_fixture.c, so LMDB's and OpenSSL's own
+ * allocations are not swept.
  */
 #include "config.h"
 
@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,53 +24,7 @@
 #include "log.h"
 #include "store/journal.h"
 #include "store/record.h"
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-
-/* The sweep's state (a test program; the writer thread allocates too). */
-static atomic_long fail_at = -1, nallocs;
-static atomic_int injected;
-
-static int
-should_fail(void)
-{
-	if (atomic_load(&fail_at) < 0 ||
-	    atomic_fetch_add(&nallocs, 1) != atomic_load(&fail_at))
-		return 0;
-	atomic_store(&injected, 1);
-	return 1;
-}
-
-void *
-__wrap_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *
-__wrap_calloc(size_t n, size_t m)
-{
-	return should_fail() ? NULL : __real_calloc(n, m);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-	return should_fail() ? NULL : __real_realloc(p, n);
-}
-
-char *
-__wrap_strdup(const char *s)
-{
-	return should_fail() ? NULL : __real_strdup(s);
-}
+#include "tests/unit/alloc_fixture.h"
 
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -98,12 +51,10 @@ sweep(const char *name, scenario_fn fn, struct ctx *c)
 	int rc = WW_OK;
 
 	for (n = 0; n < 20000; n++) {
-		atomic_store(&nallocs, 0);
-		atomic_store(&injected, 0);
-		atomic_store(&fail_at, n);
+		alloc_fixture_arm(n);
 		rc = fn(c);
-		atomic_store(&fail_at, -1);
-		if (!atomic_load(&injected))
+		alloc_fixture_disarm();
+		if (!alloc_fixture_failed())
 			break;
 		if (rc != WW_ENOMEM)
 			fail_msg("%s: allocation %ld failed but rc = %d (%s)",
@@ -178,13 +129,12 @@ write_scenario(struct ctx *c)
 	Ww__Record *recs[2];
 	unsigned char sha[32];
 	char err[256];
-	long saved = atomic_load(&fail_at);
 	int rc, queued = 0;
 
-	atomic_store(&fail_at, -1); /* the inputs are not under test */
+	alloc_fixture_pause(); /* the inputs are not under test */
 	recs[0] = request();
 	recs[1] = outcome(1);
-	atomic_store(&fail_at, saved);
+	alloc_fixture_resume();
 	memset(&o, 0, sizeof(o));
 	o.path = c->dir;
 	o.segment = "none";

@@ -4,9 +4,9 @@
  * N until a run needs no failure: each run must end in WW_OK or WW_ENOMEM,
  * never crash or leak (the sanitizer build checks the leaks).
  *
- * malloc, calloc, realloc and strdup are wrapped at link time
- * (-Wl,--wrap=...), so only calls from our own objects can fail; the
- * libraries underneath (libyaml, vectorscan, utf8proc) allocate normally.
+ * The failing allocator is tests/unit/alloc_fixture.c: only calls from our
+ * own objects can fail; the libraries underneath (libyaml, vectorscan,
+ * utf8proc) allocate normally.
  */
 #include "config.h"
 
@@ -22,48 +22,7 @@
 #include "ww.h"
 #include "policy/policy.h"
 #include "store/record.h"
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-
-/* The test's own counter: the one mutable global, for the wrappers. */
-static long fail_at = -1, calls;
-
-static int
-should_fail(void)
-{
-	return fail_at >= 0 && calls++ == fail_at;
-}
-
-void *
-__wrap_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *
-__wrap_calloc(size_t n, size_t m)
-{
-	return should_fail() ? NULL : __real_calloc(n, m);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-	return should_fail() ? NULL : __real_realloc(p, n);
-}
-
-char *
-__wrap_strdup(const char *s)
-{
-	return should_fail() ? NULL : __real_strdup(s);
-}
+#include "tests/unit/alloc_fixture.h"
 
 static const char yaml_text[] =
     "version: 1\n"
@@ -95,14 +54,12 @@ run_once(void)
 	Ww__Message *m = NULL;
 	Ww__Verdict *v = NULL;
 	char **red = NULL;
-	long saved;
 	int rc;
 
 	rc = policy_load_buf("t.yaml", yaml_text, strlen(yaml_text), &p, &e);
 	if (rc != WW_OK)
 		goto out;
-	saved = fail_at;
-	fail_at = -1; /* the message is test scaffolding, not under test */
+	alloc_fixture_pause(); /* the message is test scaffolding */
 	m = message_new();
 	assert_non_null(m);
 	assert_int_equal(record_set_str(&m->endpoint, "message/send"), WW_OK);
@@ -110,7 +67,7 @@ run_once(void)
 	assert_int_equal(message_add_text(m, "t", "机密 f a l c o n a@b.com",
 	                                  strlen("机密 f a l c o n a@b.com")),
 	                 WW_OK);
-	fail_at = saved;
+	alloc_fixture_resume();
 	if ((rc = policy_scratch_new(p, &s)) != WW_OK)
 		goto out;
 	if ((rc = policy_judge(p, s, m, &v, &red)) != WW_OK)
@@ -137,10 +94,9 @@ test_every_allocation_fails_cleanly(void **state)
 
 	(void)state;
 	for (n = 0; n < 100000 && rc != WW_OK; n++) {
-		calls = 0;
-		fail_at = n;
+		alloc_fixture_arm(n);
 		rc = run_once();
-		fail_at = -1;
+		alloc_fixture_disarm();
 		if (rc != WW_OK && rc != WW_ENOMEM)
 			fail_msg("allocation %ld failed: %s", n,
 			         ww_strerror(rc));

@@ -2,10 +2,10 @@
  * test_wecom_alloc.c: allocation-failure sweep over store/ decoding
  * (STYLE.md, "fail the Nth allocation").  For every N, the Nth allocation
  * fails; the call must return WW_ENOMEM, leave no leak (ASan) and never
- * crash.  malloc/calloc/realloc/strdup/strndup of libstore are wrapped at
- * link time (-Wl,--wrap); jansson allocates from the decoders' arena,
- * whose chunks come from the wrapped malloc, or, in a second run, node by
- * node through json_set_alloc_funcs.
+ * crash.  libstore's allocations go through tests/unit/alloc_fixture.c;
+ * jansson allocates from the decoders' arena, whose chunks come from the
+ * wrapped malloc, or, in a second run, node by node through
+ * json_set_alloc_funcs.
  */
 #include "config.h"
 
@@ -25,60 +25,10 @@
 #include "store/record.h"
 #include "store/secret.h"
 #include "store/wecom.h"
+#include "tests/unit/alloc_fixture.h"
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-
-/* The sweep's state: a test program, so globals are fine here. */
-static long fail_at = -1, nallocs;
-static int injected, injected_json;
-
-static int
-should_fail(void)
-{
-	if (fail_at < 0 || nallocs++ != fail_at)
-		return 0;
-	injected = 1;
-	return 1;
-}
-
-void *
-__wrap_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *
-__wrap_calloc(size_t n, size_t m)
-{
-	return should_fail() ? NULL : __real_calloc(n, m);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-	return should_fail() ? NULL : __real_realloc(p, n);
-}
-
-char *
-__wrap_strdup(const char *s)
-{
-	return should_fail() ? NULL : __real_strdup(s);
-}
-
-char *
-__wrap_strndup(const char *s, size_t n)
-{
-	return should_fail() ? NULL : __real_strndup(s, n);
-}
+/* Set when jansson's own allocation (json_malloc) came back NULL. */
+static int injected_json;
 
 /*
  * jansson 2.14 reports an allocation failure inside json_loadb() as a
@@ -89,7 +39,7 @@ __wrap_strndup(const char *s, size_t n)
 static void *
 json_malloc(size_t n)
 {
-	void *p = __wrap_malloc(n);
+	void *p = malloc(n); /* the fixture's: this program is --wrap'ed */
 
 	if (p == NULL)
 		injected_json = 1;
@@ -109,12 +59,11 @@ sweep(const char *name, scenario_fn fn, void *arg, int want)
 	assert_int_equal(secret_new((const unsigned char *)"k", 1, &key),
 	                 WW_OK);
 	for (n = 0; n < 100000; n++) {
-		nallocs = 0;
-		injected = injected_json = 0;
-		fail_at = n;
+		injected_json = 0;
+		alloc_fixture_arm(n);
 		rc = fn(key, arg);
-		fail_at = -1;
-		if (!injected)
+		alloc_fixture_disarm();
+		if (!alloc_fixture_failed())
 			break;
 		if (injected_json && rc == want)
 			continue;
@@ -349,7 +298,7 @@ big_setup(void **state)
 	static const char head[] = "{\"touser\":\"a\",\"msgtype\":\"text\","
 	                           "\"text\":{\"content\":\"";
 	size_t n = 64 << 10;
-	char *b = __real_malloc(sizeof(head) + n + 8);
+	char *b = malloc(sizeof(head) + n + 8); /* disarmed: never injected */
 
 	if (b == NULL)
 		return -1;
