@@ -44,18 +44,22 @@ struct exchange {
 	void *reply_arg;
 	int detached, replied;
 	struct timespec t0, t_journal;
-	/* the request (owned copies) */
-	char *method, *path, *query;
+	/* the request: copies inside this structure's own allocation,
+	   behind it (ex_copy_request); freed with it */
+	const char *method, *path, *query;
 	struct http_header *headers;
 	size_t n_headers;
 	uint8_t *body;
 	size_t body_len;
-	char *client_addr;
-	char *host; /* intercepted host (explicit/transparent), or NULL */
+	const char *client_addr;
+	const char *host; /* intercepted host (explicit/transparent), or NULL */
 	unsigned client_port;
 	enum wecom_class cls;
-	/* what decoding told us */
-	char *endpoint, *token_digest, *app, *corp_id;
+	/* what decoding told us: copies (the message goes to the journal
+	   writer, which frees it while we still run), all four strings in
+	   the one block decoded (ex_keep_decoded) */
+	const char *endpoint, *token_digest, *app, *corp_id;
+	char *decoded;
 	int has_upload;
 	unsigned char upload_sha[32];
 	char *upload_name;
@@ -144,55 +148,109 @@ ex_free(struct exchange *ex)
 	if (ex->deadline != NULL)
 		event_free(ex->deadline);
 	policy_unref(ex->policy);
-	for (size_t i = 0; i < ex->n_headers; i++) {
-		free((char *)ex->headers[i].name);
-		free((char *)ex->headers[i].value);
-	}
-	free(ex->headers);
-	free(ex->method);
-	free(ex->path);
-	free(ex->query);
-	free(ex->body);
-	free(ex->client_addr);
-	free(ex->host);
-	free(ex->endpoint);
-	free(ex->token_digest);
-	free(ex->app);
-	free(ex->corp_id);
+	/* the request's copy lives in ex's own block (ex_copy_request) */
+	free(ex->decoded);
 	free(ex->upload_name);
 	free(ex->refuse_text_own);
 	free(ex->fwd_body);
 	free(ex);
 }
 
-static int
-ex_copy_request(struct exchange *ex, const struct http_request *req)
+/*
+ * The request is copied into the same allocation as the exchange, behind
+ * the structure: the header array, the body, then every string (method,
+ * path, query, header names and values, client address, host).  One
+ * calloc per request instead of one per string; everything dies with
+ * ex_free()'s free(ex).  ex_arena hands out that space in order; ex_size
+ * measured it first, so it never runs out.
+ */
+struct ex_arena {
+	char *p;
+};
+
+static size_t
+ex_strsize(const char *s)
 {
-	ex->method = ex_strdup(req->method);
-	ex->path = ex_strdup(req->path);
-	ex->query = ex_strdup(req->query);
-	if (ex->method == NULL || ex->path == NULL ||
-	    (req->query != NULL && ex->query == NULL))
-		return WW_ENOMEM;
-	if (req->n_headers > 0) {
-		ex->headers = calloc(req->n_headers, sizeof(*ex->headers));
-		if (ex->headers == NULL)
-			return WW_ENOMEM;
-	}
+	return s != NULL ? strlen(s) + 1 : 0;
+}
+
+static const char *
+ex_arena_str(struct ex_arena *a, const char *s)
+{
+	size_t n = ex_strsize(s);
+	char *dst = a->p;
+
+	if (s == NULL)
+		return NULL;
+	memcpy(dst, s, n);
+	a->p += n;
+	return dst;
+}
+
+_Static_assert(sizeof(struct exchange) % _Alignof(struct http_header) == 0,
+               "the header array behind struct exchange is aligned");
+
+/*
+ * The size of the block: the structure and the request's copy behind it.
+ * WW_EINVAL for a request without method, path or with a NULL header
+ * (the parser never makes one), WW_ELIMIT when the sum would overflow.
+ */
+static int
+ex_size(const struct exchange_client *client, const struct http_request *req,
+        size_t *out)
+{
+	size_t n = sizeof(struct exchange);
+
+	if (req->method == NULL || req->path == NULL)
+		return WW_EINVAL;
+	if (req->n_headers > (SIZE_MAX / 2) / sizeof(*req->headers) ||
+	    req->body_len > SIZE_MAX / 4)
+		return WW_ELIMIT;
+	/* at least one body byte, as malloc(1) gave: never a pointer past
+	   the block, even for an empty body */
+	n += req->n_headers * sizeof(*req->headers) +
+	     (req->body_len > 0 ? req->body_len : 1);
+	n += ex_strsize(req->method) + ex_strsize(req->path) +
+	     ex_strsize(req->query) + ex_strsize(client->address) +
+	     ex_strsize(client->host);
 	for (size_t i = 0; i < req->n_headers; i++) {
-		ex->headers[i].name = ex_strdup(req->headers[i].name);
-		ex->headers[i].value = ex_strdup(req->headers[i].value);
-		ex->n_headers++;
-		if (ex->headers[i].name == NULL || ex->headers[i].value == NULL)
-			return WW_ENOMEM;
+		if (req->headers[i].name == NULL ||
+		    req->headers[i].value == NULL)
+			return WW_EINVAL;
+		n += strlen(req->headers[i].name) +
+		     strlen(req->headers[i].value) + 2;
 	}
-	ex->body = malloc(req->body_len > 0 ? req->body_len : 1);
-	if (ex->body == NULL)
-		return WW_ENOMEM;
+	*out = n;
+	return WW_OK;
+}
+
+/* Fills the space ex_size() measured behind ex. */
+static void
+ex_copy_request(struct exchange *ex, const struct exchange_client *client,
+                const struct http_request *req)
+{
+	/* struct exchange's size is a multiple of its (pointer) alignment,
+	   so the header array right behind it is aligned */
+	struct http_header *h = (struct http_header *)(ex + 1);
+	struct ex_arena a = {(char *)(h + req->n_headers)};
+
+	if (req->n_headers > 0)
+		ex->headers = h;
+	ex->n_headers = req->n_headers;
+	ex->body = (uint8_t *)a.p;
 	if (req->body_len > 0)
 		memcpy(ex->body, req->body, req->body_len);
 	ex->body_len = req->body_len;
-	return WW_OK;
+	a.p += req->body_len > 0 ? req->body_len : 1;
+	for (size_t i = 0; i < req->n_headers; i++) {
+		h[i].name = ex_arena_str(&a, req->headers[i].name);
+		h[i].value = ex_arena_str(&a, req->headers[i].value);
+	}
+	ex->method = ex_arena_str(&a, req->method);
+	ex->path = ex_arena_str(&a, req->path);
+	ex->query = ex_arena_str(&a, req->query);
+	ex->client_addr = ex_arena_str(&a, client->address);
+	ex->host = ex_arena_str(&a, client->host);
 }
 
 static int
@@ -201,10 +259,13 @@ ex_new(const struct exchange_env *env, const struct exchange_client *client,
        struct exchange **out)
 {
 	struct exchange *ex;
+	size_t size;
 	int rc;
 
 	*out = NULL;
-	ex = calloc(1, sizeof(*ex));
+	if ((rc = ex_size(client, req, &size)) != WW_OK)
+		return rc;
+	ex = calloc(1, size);
 	if (ex == NULL)
 		return WW_ENOMEM;
 	clock_gettime(CLOCK_MONOTONIC, &ex->t0);
@@ -216,17 +277,7 @@ ex_new(const struct exchange_env *env, const struct exchange_client *client,
 	ex->reply_cb = reply_cb;
 	ex->reply_arg = arg;
 	ex->client_port = client->port;
-	ex->client_addr = ex_strdup(client->address);
-	ex->host = ex_strdup(client->host);
-	rc = ex_copy_request(ex, req);
-	if (rc == WW_OK &&
-	    ((client->address != NULL && ex->client_addr == NULL) ||
-	     (client->host != NULL && ex->host == NULL)))
-		rc = WW_ENOMEM;
-	if (rc != WW_OK) {
-		ex_free(ex);
-		return rc;
-	}
+	ex_copy_request(ex, client, req);
 	*out = ex;
 	return WW_OK;
 }
@@ -723,6 +774,32 @@ ex_store_upload(struct exchange *ex, const Ww__Message *msg)
 	return WW_OK;
 }
 
+/*
+ * Copies of what the rest of the exchange needs from msg: the message is
+ * handed to the journal writer with the REQUEST record and freed there,
+ * possibly before the upstream answers, so nothing may borrow from it.
+ * One block for the four strings (a NULL field is kept as "").
+ */
+static int
+ex_keep_decoded(struct exchange *ex, const Ww__Message *msg)
+{
+	const char *src[4] = {msg->endpoint, msg->token_digest, msg->app,
+	                      msg->corp_id};
+	const char **dst[4] = {&ex->endpoint, &ex->token_digest, &ex->app,
+	                       &ex->corp_id};
+	struct ex_arena a;
+	size_t n = 0;
+
+	for (size_t i = 0; i < 4; i++)
+		n += ex_strsize(src[i] != NULL ? src[i] : "");
+	if ((ex->decoded = malloc(n)) == NULL)
+		return WW_ENOMEM;
+	a.p = ex->decoded;
+	for (size_t i = 0; i < 4; i++)
+		*dst[i] = ex_arena_str(&a, src[i] != NULL ? src[i] : "");
+	return WW_OK;
+}
+
 /* Identity from earlier exchanges: app/corp of a token, files of media. */
 static int
 ex_learn_request(struct exchange *ex, Ww__Message *msg)
@@ -747,12 +824,7 @@ ex_learn_request(struct exchange *ex, Ww__Message *msg)
 		    record_set_bytes(&a->sha256, sha, 32) != WW_OK)
 			return WW_ENOMEM;
 	}
-	ex->endpoint = ex_strdup(msg->endpoint);
-	ex->token_digest = ex_strdup(msg->token_digest);
-	ex->app = ex_strdup(msg->app);
-	ex->corp_id = ex_strdup(msg->corp_id);
-	if (ex->endpoint == NULL || ex->token_digest == NULL ||
-	    ex->app == NULL || ex->corp_id == NULL)
+	if (ex_keep_decoded(ex, msg) != WW_OK)
 		return WW_ENOMEM;
 	return ex->cls == WECOM_UPLOAD ? ex_store_upload(ex, msg) : WW_OK;
 }
