@@ -9,6 +9,8 @@
  */
 #include "config.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +79,8 @@ struct exchange {
 	   thread only (ex_on_journaled copies jseq): the deadline's access
 	   line reads seq while the writer may be delivering (a data race
 	   ThreadSanitizer found in test_exchange, tests/fault/tsan.sh) */
-	struct event *wake, *deadline;
+	struct event *wake, *deadline; /* NULL until assigned */
+	unsigned char *ev_space;       /* room for both, in our block */
 	int jrc;
 	uint64_t jseq;
 	uint64_t seq;
@@ -143,10 +146,16 @@ ex_free(struct exchange *ex)
 		return;
 	if (ex->call != NULL)
 		upstream_cancel(ex->call);
-	if (ex->wake != NULL)
-		event_free(ex->wake);
-	if (ex->deadline != NULL)
-		event_free(ex->deadline);
+	/* the events live in ex's block (event_assign): event_del, as
+	   event_free would, then only the block is freed */
+	if (ex->wake != NULL) {
+		event_del(ex->wake);
+		event_debug_unassign(ex->wake);
+	}
+	if (ex->deadline != NULL) {
+		event_del(ex->deadline);
+		event_debug_unassign(ex->deadline);
+	}
 	policy_unref(ex->policy);
 	/* the request's copy lives in ex's own block (ex_copy_request) */
 	free(ex->decoded);
@@ -157,12 +166,14 @@ ex_free(struct exchange *ex)
 }
 
 /*
- * The request is copied into the same allocation as the exchange, behind
- * the structure: the header array, the body, then every string (method,
- * path, query, header names and values, client address, host).  One
- * calloc per request instead of one per string; everything dies with
- * ex_free()'s free(ex).  ex_arena hands out that space in order; ex_size
- * measured it first, so it never runs out.
+ * One calloc per request for what used to be ~20: the block holds the
+ * structure, then room for its two events (libevent's event_assign(),
+ * sized at run time with event_get_struct_event_size() as libevent's
+ * header recommends, so no dependency on struct event's layout), then the
+ * request's copy: the header array, the body, then every string (method,
+ * path, query, header names and values, client address, host).
+ * Everything dies with ex_free()'s free(ex).  ex_arena hands out the
+ * string space in order; ex_size measured it first, so it never runs out.
  */
 struct ex_arena {
 	char *p;
@@ -187,8 +198,28 @@ ex_arena_str(struct ex_arena *a, const char *s)
 	return dst;
 }
 
-_Static_assert(sizeof(struct exchange) % _Alignof(struct http_header) == 0,
-               "the header array behind struct exchange is aligned");
+/* An offset or size rounded up so that what follows is aligned for
+   anything (calloc's own guarantee for the block's start). */
+static size_t
+ex_align(size_t n)
+{
+	const size_t a = _Alignof(max_align_t);
+
+	return (n + a - 1) / a * a;
+}
+
+static size_t
+ex_events_offset(void)
+{
+	return ex_align(sizeof(struct exchange));
+}
+
+/* Where the request's copy starts: behind the two events. */
+static size_t
+ex_request_offset(void)
+{
+	return ex_events_offset() + 2 * ex_align(event_get_struct_event_size());
+}
 
 /*
  * The size of the block: the structure and the request's copy behind it.
@@ -199,7 +230,7 @@ static int
 ex_size(const struct exchange_client *client, const struct http_request *req,
         size_t *out)
 {
-	size_t n = sizeof(struct exchange);
+	size_t n = ex_request_offset();
 
 	if (req->method == NULL || req->path == NULL)
 		return WW_EINVAL;
@@ -229,10 +260,13 @@ static void
 ex_copy_request(struct exchange *ex, const struct exchange_client *client,
                 const struct http_request *req)
 {
-	/* struct exchange's size is a multiple of its (pointer) alignment,
-	   so the header array right behind it is aligned */
-	struct http_header *h = (struct http_header *)(ex + 1);
+	unsigned char *block = (unsigned char *)ex;
+	/* ex_request_offset() is aligned for anything: so is the array */
+	struct http_header *h =
+	    (struct http_header *)(block + ex_request_offset());
 	struct ex_arena a = {(char *)(h + req->n_headers)};
+
+	ex->ev_space = block + ex_events_offset();
 
 	if (req->n_headers > 0)
 		ex->headers = h;
@@ -655,6 +689,24 @@ ex_on_journaled(evutil_socket_t fd, short what, void *arg)
 	ex_forward(ex);
 }
 
+/* The journal's wake-up and deadline, in the room ex_new() left. */
+static int
+ex_assign_events(struct exchange *ex)
+{
+	struct event *wake = (struct event *)ex->ev_space;
+	struct event *deadline =
+	    (struct event *)(ex->ev_space +
+	                     ex_align(event_get_struct_event_size()));
+
+	if (event_assign(wake, ex->env->base, -1, 0, ex_on_journaled, ex) != 0)
+		return WW_EINVAL;
+	ex->wake = wake;
+	if (evtimer_assign(deadline, ex->env->base, ex_on_deadline, ex) != 0)
+		return WW_EINVAL;
+	ex->deadline = deadline;
+	return WW_OK;
+}
+
 /*
  * Hand rec to the journal (taking it).  Returns 1 while the exchange
  * waits for it, 0 when it was refused at once and has ended.
@@ -668,9 +720,7 @@ ex_append_request(struct exchange *ex, Ww__Record *rec)
 
 	tv.tv_sec = ex->journal_timeout_ms / 1000;
 	tv.tv_usec = (ex->journal_timeout_ms % 1000) * 1000;
-	ex->wake = event_new(ex->env->base, -1, 0, ex_on_journaled, ex);
-	ex->deadline = evtimer_new(ex->env->base, ex_on_deadline, ex);
-	if (ex->wake != NULL && ex->deadline != NULL &&
+	if (ex_assign_events(ex) == WW_OK &&
 	    evtimer_add(ex->deadline, &tv) == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &ex->t_journal);
 		rc = journal_append_take(ex->env->journal, rec, ex_journal_done,
