@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -340,6 +341,54 @@ test_secret_digest(void **state)
 	secret_free(NULL);
 }
 
+/*
+ * secret_digest() reuses its contexts: every digest, whatever came before
+ * it on the same context and from however many threads at once, is still
+ * the RFC 4231 value (more rounds and threads than the secret keeps).
+ */
+#define RFC4231_2 "hmac:5bdcc146bf60754e6a042426089575c7"
+#define REUSE_THREADS 12
+#define REUSE_ROUNDS 200
+
+static void *
+secret_reuse_worker(void *arg)
+{
+	static const char data[] = "what do ya want for nothing?";
+	const struct secret *s = arg;
+	char d[SECRET_DIGEST_LEN], other[SECRET_DIGEST_LEN];
+	intptr_t bad = 0;
+
+	for (int i = 0; i < REUSE_ROUNDS; i++) {
+		/* leave a context in a different state first */
+		secret_digest(s, "other input..", 11 + (size_t)(i % 3), other);
+		secret_digest(s, data, strlen(data), d);
+		bad +=
+		    strcmp(d, RFC4231_2) != 0 || strcmp(other, RFC4231_2) == 0;
+	}
+	return (void *)bad;
+}
+
+static void
+test_secret_digest_reuse(void **state)
+{
+	struct secret *s;
+	pthread_t t[REUSE_THREADS];
+	void *bad;
+
+	(void)state;
+	assert_int_equal(secret_new((const unsigned char *)"Jefe", 4, &s),
+	                 WW_OK);
+	assert_null(secret_reuse_worker(s)); /* one thread: spares reused */
+	for (int i = 0; i < REUSE_THREADS; i++)
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, secret_reuse_worker, s), 0);
+	for (int i = 0; i < REUSE_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], &bad), 0);
+		assert_null(bad);
+	}
+	secret_free(s);
+}
+
 static void
 test_secret_file(void **state)
 {
@@ -399,6 +448,7 @@ main(void)
 	    cmocka_unit_test(test_setters),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_secret_digest),
+	    cmocka_unit_test(test_secret_digest_reuse),
 	    cmocka_unit_test(test_secret_file),
 	};
 
