@@ -59,9 +59,11 @@ struct exchange {
 	enum wecom_class cls;
 	/* what decoding told us: copies (the message goes to the journal
 	   writer, which frees it while we still run), all four strings in
-	   the one block decoded (ex_keep_decoded) */
+	   decoded: decoded_small when they fit (endpoint, a 37-byte token
+	   digest, app, corp id usually do), else one malloc'ed block */
 	const char *endpoint, *token_digest, *app, *corp_id;
 	char *decoded;
+	char decoded_small[128];
 	int has_upload;
 	unsigned char upload_sha[32];
 	char *upload_name;
@@ -158,7 +160,8 @@ ex_free(struct exchange *ex)
 	}
 	policy_unref(ex->policy);
 	/* the request's copy lives in ex's own block (ex_copy_request) */
-	free(ex->decoded);
+	if (ex->decoded != ex->decoded_small)
+		free(ex->decoded);
 	free(ex->upload_name);
 	free(ex->refuse_text_own);
 	free(ex->fwd_body);
@@ -828,7 +831,7 @@ ex_store_upload(struct exchange *ex, const Ww__Message *msg)
  * Copies of what the rest of the exchange needs from msg: the message is
  * handed to the journal writer with the REQUEST record and freed there,
  * possibly before the upstream answers, so nothing may borrow from it.
- * One block for the four strings (a NULL field is kept as "").
+ * One place for the four strings (a NULL field is kept as "").
  */
 static int
 ex_keep_decoded(struct exchange *ex, const Ww__Message *msg)
@@ -842,7 +845,9 @@ ex_keep_decoded(struct exchange *ex, const Ww__Message *msg)
 
 	for (size_t i = 0; i < 4; i++)
 		n += ex_strsize(src[i] != NULL ? src[i] : "");
-	if ((ex->decoded = malloc(n)) == NULL)
+	ex->decoded =
+	    n <= sizeof(ex->decoded_small) ? ex->decoded_small : malloc(n);
+	if (ex->decoded == NULL)
 		return WW_ENOMEM;
 	a.p = ex->decoded;
 	for (size_t i = 0; i < 4; i++)

@@ -224,6 +224,7 @@ struct x_seen {
 	size_t fwd_len;
 	char fwd[512];
 	char refusal[128];
+	char out_endpoint[64], out_corp[256]; /* OUTCOME.message */
 };
 
 static int
@@ -259,6 +260,12 @@ x_visit(uint64_t seq, const Ww__Record *rec, const char *err, void *arg)
 		v->status = (int)rec->outcome->http_status;
 		v->errcode = rec->outcome->errcode;
 		snprintf(v->msgid, sizeof(v->msgid), "%s", rec->outcome->msgid);
+		if (rec->message != NULL) {
+			snprintf(v->out_endpoint, sizeof(v->out_endpoint), "%s",
+			         rec->message->endpoint);
+			snprintf(v->out_corp, sizeof(v->out_corp), "%s",
+			         rec->message->corp_id);
+		}
 	}
 	return 0;
 }
@@ -476,6 +483,34 @@ test_gettoken_identity(void **state)
 	/* the corp id learned from gettoken is (in clear, not a secret) */
 	assert_true(x_grep(s->jdir, "ww0123456789abcdef"));
 	free(tok);
+}
+
+/*
+ * What the exchange keeps from the decoded message (endpoint, token
+ * digest, app, corp id) outlives the message, which the journal frees:
+ * short ones sit inside the exchange, longer ones in a block of their
+ * own.  Both reach the OUTCOME intact.
+ */
+static void
+test_decoded_copies(void **state)
+{
+	struct x_state *s = *state;
+	struct x_reply r;
+	struct x_seen v;
+	char q[400], corp[161];
+
+	memset(corp, 'c', sizeof(corp) - 1);
+	corp[sizeof(corp) - 1] = '\0';
+	memcpy(corp, "ww", 2);
+	snprintf(q, sizeof(q), "corpid=%s&corpsecret=S", corp);
+	x_run(s, "/cgi-bin/gettoken", q, "", &r);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	x_read(s, &v);
+	assert_int_equal(v.outcomes, 1);
+	assert_string_equal(v.out_endpoint, v.endpoint);
+	assert_non_null(strstr(v.out_endpoint, "gettoken"));
+	assert_string_equal(v.out_corp, corp);
 }
 
 /* The size of the largest file below the journal (its LMDB data file). */
@@ -815,6 +850,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_gettoken_identity, x_setup,
 	                                    x_teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_failure, x_setup,
+	                                    x_teardown),
+	    cmocka_unit_test_setup_teardown(test_decoded_copies, x_setup,
 	                                    x_teardown),
 	    cmocka_unit_test_setup_teardown(test_journal_deadline, x_setup,
 	                                    x_teardown),
