@@ -491,13 +491,53 @@ conn_feed(struct conn *c, struct evbuffer *input)
 	return -1;
 }
 
+/*
+ * TLS connections read ahead (one read(2) for a record's header and body,
+ * or for several records), so OpenSSL may hold whole records that no
+ * socket event will announce: bufferevent_openssl only drains the record
+ * it is in (SSL_pending).  Move them to the input buffer.  Returns 1 when
+ * something was added.  A close_notify or an error found here ends the
+ * reading, as the bufferevent would have.
+ */
+static int
+conn_pull_tls(struct conn *c, struct evbuffer *input)
+{
+	SSL *ssl = c->tls ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+	int added = 0;
+
+	while (ssl != NULL && c->handshaken && SSL_has_pending(ssl)) {
+		struct evbuffer_iovec v;
+		int n;
+
+		if (evbuffer_reserve_space(input, 16384, &v, 1) < 1)
+			break;
+		n = SSL_read(ssl, v.iov_base, (int)v.iov_len);
+		if (n <= 0) {
+			int e = SSL_get_error(ssl, n);
+
+			evbuffer_commit_space(input, &v, 0);
+			if (e != SSL_ERROR_WANT_READ &&
+			    e != SSL_ERROR_WANT_WRITE) {
+				conn_log_debug(c, "client ended TLS");
+				c->no_more = 1;
+			}
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(input, &v, 1);
+		added = 1;
+	}
+	return added;
+}
+
 static void
 conn_read_input(struct conn *c)
 {
 	struct evbuffer *input = bufferevent_get_input(c->bev);
 	struct evbuffer *output = bufferevent_get_output(c->bev);
 
-	while (evbuffer_get_length(input) > 0 && !c->no_more) {
+	while (!c->no_more &&
+	       (evbuffer_get_length(input) > 0 || conn_pull_tls(c, input))) {
 		size_t had = evbuffer_get_length(input);
 
 		if (c->nslots >= CONN_MAX_PIPELINE ||
@@ -596,6 +636,9 @@ conn_on_handshake(struct conn *c)
 	               ssl != NULL ? SSL_get_version(ssl) : "?");
 	evtimer_del(c->timer);
 	conn_arm_timer(c);
+	/* the first request may have come with the handshake's last flight */
+	if (ssl != NULL && SSL_has_pending(ssl))
+		conn_read_input(c);
 }
 
 /*
@@ -748,6 +791,7 @@ conn_bev_new(struct conn *c, int fd, SSL_CTX *tls)
 		return bufferevent_socket_new(base, fd, opts);
 	if ((ssl = SSL_new(tls)) == NULL)
 		return NULL;
+	SSL_set_read_ahead(ssl, 1); /* see conn_pull_tls */
 	return bufferevent_openssl_socket_new(base, fd, ssl,
 	                                      BUFFEREVENT_SSL_ACCEPTING, opts);
 }

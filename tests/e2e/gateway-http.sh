@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
-ww_plan 36
+ww_plan 38
 
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
@@ -82,6 +82,11 @@ ww_is "$(httpc http10)" "200 keep-alive 200" "HTTP/1.0 keep-alive is honoured"
 
 ww_is "$(httpc pipeline -n 8)" "req-0 req-1 req-2 req-3 req-4 req-5 req-6 req-7" \
 	"pipelined requests are answered in order"
+# OpenSSL reads ahead: records it holds must be read without a new event
+n=$(ww_fake_count up)
+ww_is "$(httpc records)" "with-finished split two-a two-b" \
+	"records sent with the Finished, split, or packed in one segment are answered"
+ww_is "$(ww_fake_count up)" "$((n + 4))" "and all four reached upstream"
 
 out=$(ww_curl -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
 	--data-binary '{"touser":"wm-1","open_kfid":"wk","msgtype":"text","text":{"content":"x"}}' \

@@ -11,6 +11,10 @@ tests that need them use this.  Every socket operation has a timeout.
                             each answer, in the order they arrived
     raw                     sends stdin as is; prints the answer(s) until
                             the server closes ("CLOSED" at the end)
+    records                 TLS records packed into single TCP writes: the
+                            first request with the handshake's last flight,
+                            one split over three records, two in two
+                            records; prints the msgid of each answer
     reload --pid PID --log LOG --policy FILE --new FILE
                             one request, SIGHUP with FILE replaced by NEW,
                             the same request on the same connection; prints
@@ -118,6 +122,56 @@ def cmd_raw(args):
         out += b"\nRESET %s" % str(e).encode()
     sys.stdout.write(out.decode("utf-8", "replace"))
     print("\nCLOSED")
+
+
+def cmd_records(args):
+    """Hand-framed TLS over memory BIOs, so that several records (and the
+    client's Finished) leave in one send(): a server must not wait for a
+    socket event to read records it already holds."""
+    ctx = ssl.create_default_context(cafile=args.ca)
+    ctx.check_hostname = False
+    raw = socket.create_connection(("127.0.0.1", args.port), timeout=TIMEOUT)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="qyapi.weixin.qq.com")
+
+    def pump():
+        data = raw.recv(65536)
+        if not data:
+            raise EOFError
+        inc.write(data)
+
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(out.read())
+            pump()
+    tls.write(kf_request("with-finished"))
+    raw.sendall(out.read())  # Finished + the request, one segment
+    split = kf_request("split", "x" * 3000)
+    for part in (split[:40], split[40:2000], split[2000:]):
+        tls.write(part)
+    tls.write(kf_request("two-a"))
+    tls.write(kf_request("two-b"))
+    raw.sendall(out.read())
+    ids, buf = [], b""
+    while len(ids) < 4:
+        try:
+            buf += tls.read(65536)
+        except ssl.SSLWantReadError:
+            pump()
+            continue
+        while b"\r\n\r\n" in buf:
+            head, rest = buf.split(b"\r\n\r\n", 1)
+            n = int([l.split(b":")[1] for l in head.split(b"\r\n")
+                     if l.lower().startswith(b"content-length:")][0])
+            if len(rest) < n:
+                break
+            ids.append(json.loads(rest[:n]).get("msgid", "?"))
+            buf = rest[n:]
+    raw.close()
+    print(" ".join(ids))
 
 
 def cmd_trickle(args):
@@ -282,6 +336,7 @@ def main():
     p.add_argument("--new")
     args = p.parse_args()
     {"keepalive": cmd_keepalive, "pipeline": cmd_pipeline, "raw": cmd_raw,
+     "records": cmd_records,
      "reload": cmd_reload, "concurrent": cmd_concurrent, "limit": cmd_limit,
      "http10": cmd_http10, "silent": cmd_silent,
      "hold": cmd_hold, "trickle": cmd_trickle}[args.cmd](args)

@@ -300,7 +300,9 @@ def tls_garbage(args):
         try:
             s.sendall(data)
             got = s.recv(4096)
-            res = "CLOSED" if not got else "ANSWERED"
+            # a fatal TLS alert record (content type 21) then the close
+            res = ("CLOSED" if not got else
+                   "ALERT" if got[0] == 21 and len(got) == 7 else "ANSWERED")
             while got:
                 got = s.recv(4096)
         except socket.timeout:
