@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -23,13 +24,19 @@
 #define UPSTREAM_KEEP_BODY (64 * 1024)
 #define UPSTREAM_KEEP_HBUF (16 * 1024)
 
-/* One socket curl asked us to watch. */
+/*
+ * One socket curl asked us to watch.  When curl stops watching a socket
+ * it keeps open (a connection back in its cache) the socket is "parked":
+ * its event stays as it was, so reusing the connection for the next
+ * request costs no epoll_ctl; it is freed when curl closes the socket
+ * (CURLOPT_CLOSESOCKETFUNCTION), before the descriptor can be reused.
+ */
 struct upstream_sock {
 	struct upstream *up;
 	curl_socket_t fd;
 	struct event *ev;
-	int what; /* CURL_POLL_* the event watches; 0: none */
-	struct upstream_sock *prev, *next;
+	int what;   /* CURL_POLL_* the event watches; 0: none */
+	int parked; /* curl does not watch it now */
 };
 
 /*
@@ -73,7 +80,8 @@ struct upstream {
 	size_t max_response;
 	CURL **idle;
 	size_t n_idle, max_idle;
-	struct upstream_sock *socks;
+	struct upstream_sock **socks; /* by descriptor */
+	size_t n_socks;
 	struct upstream_call *calls;
 	size_t n_calls;
 	struct upstream_call *spare; /* finished calls kept for reuse */
@@ -135,9 +143,17 @@ static void upstream_check_done(struct upstream *up);
 static void
 upstream_on_socket(evutil_socket_t fd, short what, void *arg)
 {
-	struct upstream *up = ((struct upstream_sock *)arg)->up;
+	struct upstream_sock *s = arg;
+	struct upstream *up = s->up;
 	int flags = 0, running;
 
+	if (s->parked) {
+		/* An idle connection closed or spoke out of turn: curl sees
+		 * it when it next checks the connection; stop hearing it. */
+		event_del(s->ev);
+		s->what = 0;
+		return;
+	}
 	if (what & EV_READ)
 		flags |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
@@ -159,17 +175,41 @@ upstream_on_timer(evutil_socket_t fd, short what, void *arg)
 	upstream_check_done(up);
 }
 
+static struct upstream_sock *
+upstream_sock_find(const struct upstream *up, curl_socket_t fd)
+{
+	return fd >= 0 && (size_t)fd < up->n_socks ? up->socks[fd] : NULL;
+}
+
+static struct upstream_sock *
+upstream_sock_new(struct upstream *up, curl_socket_t fd)
+{
+	struct upstream_sock *s;
+
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= up->n_socks) {
+		size_t n = (size_t)fd * 2 + 16;
+		struct upstream_sock **v = realloc(up->socks, n * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		memset(v + up->n_socks, 0, (n - up->n_socks) * sizeof(*v));
+		up->socks = v;
+		up->n_socks = n;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->up = up;
+	s->fd = fd;
+	up->socks[fd] = s;
+	return s;
+}
+
 static void
 upstream_sock_free(struct upstream_sock *s)
 {
-	struct upstream *up = s->up;
-
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		up->socks = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	s->up->socks[s->fd] = NULL;
 	if (s->ev != NULL)
 		event_free(s->ev);
 	free(s);
@@ -214,25 +254,33 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			curl_multi_assign(up->multi, fd, NULL);
-			upstream_sock_free(s);
-		}
+		if (s != NULL)
+			s->parked = 1;
 		return 0;
 	}
 	if (s == NULL) {
-		s = calloc(1, sizeof(*s));
-		if (s == NULL)
+		/* new to curl's socket hash: maybe a parked connection */
+		s = upstream_sock_find(up, fd);
+		if (s == NULL && (s = upstream_sock_new(up, fd)) == NULL)
 			return -1;
-		s->up = up;
-		s->fd = fd;
-		s->next = up->socks;
-		if (up->socks != NULL)
-			up->socks->prev = s;
-		up->socks = s;
+		s->parked = 0;
 		curl_multi_assign(up->multi, fd, s);
 	}
 	return upstream_sock_watch(up, s, what);
+}
+
+/*
+ * CURLOPT_CLOSESOCKETFUNCTION: curl closes a socket, parked or not (it
+ * has already said CURL_POLL_REMOVE for it if it was watched).
+ */
+static int
+upstream_close_cb(void *clientp, curl_socket_t fd)
+{
+	struct upstream_sock *s = upstream_sock_find(clientp, fd);
+
+	if (s != NULL)
+		upstream_sock_free(s);
+	return close(fd) == 0 ? 0 : 1;
 }
 
 /* CURLMOPT_TIMERFUNCTION.  Must not call back into curl. */
@@ -759,6 +807,9 @@ upstream_easy_common(struct upstream *up, struct upstream_call *c)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	/* a connection keeps these from the handle that opened it */
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_cb);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
 }
 
 static void
@@ -1040,8 +1091,10 @@ upstream_free(struct upstream *up)
 	/* cleanup may still call the socket callback: free events after */
 	if (up->multi != NULL)
 		curl_multi_cleanup(up->multi);
-	while (up->socks != NULL)
-		upstream_sock_free(up->socks);
+	for (size_t i = 0; i < up->n_socks; i++)
+		if (up->socks[i] != NULL)
+			upstream_sock_free(up->socks[i]);
+	free(up->socks);
 	for (size_t i = 0; i < up->n_idle; i++)
 		curl_easy_cleanup(up->idle[i]);
 	while (up->spare != NULL) {

@@ -312,6 +312,41 @@ test_reuse_and_paths(void **state)
 	upstream_free(up);
 }
 
+/*
+ * Between calls a connection's socket stays registered ("parked"); when
+ * the upstream closes it while idle, the next call must open a new one,
+ * and the one after must reuse that.
+ */
+static void
+test_idle_close(void **state)
+{
+	struct t_state *s = *state;
+	const char *const extra[] = {"--timeout", "1", NULL};
+	struct fixture_fake f;
+	struct t_result r[3] = {{0}};
+	struct upstream *up;
+	int never = 0;
+
+	assert_int_equal(fixture_fake_start(s->dir, extra, &f), 0);
+	up = t_upstream(s, &f, s->ca, 5000);
+	t_send(up, &r[0], "/cgi-bin/message/send", NULL, 0);
+	assert_int_equal(fixture_loop(s->base, &r[0].done, 10000), 0);
+	assert_int_equal(r[0].rc, WW_OK);
+	/* the fake drops idle connections after 1 s; the loop runs on */
+	assert_int_equal(fixture_loop(s->base, &never, 2500), -1);
+	for (int i = 1; i < 3; i++) {
+		t_send(up, &r[i], "/cgi-bin/message/send", NULL, 0);
+		assert_int_equal(fixture_loop(s->base, &r[i].done, 10000), 0);
+		assert_int_equal(r[i].rc, WW_OK);
+		assert_int_equal(r[i].status, 200);
+	}
+	assert_int_equal(upstream_connects(up), 2);
+	fixture_fake_stop(&f);
+	for (int i = 0; i < 3; i++)
+		free(r[i].body);
+	upstream_free(up);
+}
+
 static void
 test_cancel_and_free(void **state)
 {
@@ -540,6 +575,7 @@ main(void)
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_bad_certificate),
 	    cmocka_unit_test(test_reuse_and_paths),
+	    cmocka_unit_test(test_idle_close),
 	    cmocka_unit_test(test_cancel_and_free),
 	    cmocka_unit_test(test_egress_proxy),
 	    cmocka_unit_test(test_plain_http),
