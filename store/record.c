@@ -135,14 +135,6 @@ record_set_strn(char **field, const char *s, size_t len)
 	return WW_OK;
 }
 
-void
-record_set_str_take(char **field, char *s)
-{
-	if (*field != NULL && *field != protobuf_c_empty_string)
-		free(*field);
-	*field = s != NULL ? s : (char *)protobuf_c_empty_string;
-}
-
 int
 record_set_str(char **field, const char *s)
 {

@@ -34,12 +34,6 @@ int message_copy(const Ww__Message *msg, Ww__Message **out);
 /* Replace *field (a string field of a record) with a malloc'ed copy of s. */
 int record_set_str(char **field, const char *s);
 int record_set_strn(char **field, const char *s, size_t len);
-/*
- * Replace *field with s itself, no copy: for a string the caller built on
- * the heap only to store it.  Takes s (it must come from malloc(): the
- * record frees it with free()); NULL leaves the field empty.  Never fails.
- */
-void record_set_str_take(char **field, char *s);
 /* Append a malloc'ed copy of s to a repeated string field. */
 int record_add_str(size_t *n, char ***arr, const char *s);
 /* Set a bytes field to a malloc'ed copy of buf. */
