@@ -43,6 +43,7 @@ enum conf_type {
 	CONF_T_LONG,    /* long, within [lmin, lmax] */
 	CONF_T_SIZE,    /* size_t: bytes, or with a KiB/MiB/GiB suffix */
 	CONF_T_ENUM,    /* int: index into choices */
+	CONF_T_BOOL,    /* int: 1 for "true", 0 for "false" */
 	CONF_T_MAP,     /* an embedded structure described by sub */
 	CONF_T_LIST,    /* array of structures described by sub */
 	CONF_T_STRMAP,  /* "key: value" pairs into char *[] "key:value" */
@@ -230,10 +231,10 @@ static const struct conf_key conf_passthrough_keys[] = {
 };
 
 static const struct conf_key conf_transparent_keys[] = {
-    {.name = "no_sni",
-     .type = CONF_T_ENUM,
-     .off = 0,
-     .choices = conf_fallbacks},
+    K_ENUM(struct conf_modes, no_sni, conf_fallbacks),
+    {.name = "tproxy",
+     .type = CONF_T_BOOL,
+     .off = offsetof(struct conf_modes, tproxy)},
     K_END,
 };
 
@@ -300,7 +301,7 @@ static const struct conf_key conf_root_keys[] = {
      .choices = conf_fallbacks},
     {.name = "transparent",
      .type = CONF_T_MAP,
-     .off = offsetof(struct conf, modes.no_sni),
+     .off = offsetof(struct conf, modes),
      .sub = conf_transparent_keys},
     {.name = "callbacks",
      .type = CONF_T_LIST,
@@ -597,6 +598,22 @@ conf_set_enum(struct conf_parse *p, const struct conf_key *k, yaml_node_t *n,
 	           v != NULL ? v : "null");
 }
 
+/* Only the two words YAML 1.2 and every reader agree on: "yes", "on"
+   and the like are an error, not a guess. */
+static void
+conf_set_bool(struct conf_parse *p, yaml_node_t *n, void *field, const char *kp)
+{
+	const char *v = conf_scalar(n);
+
+	if (v != NULL && strcmp(v, "true") == 0)
+		*(int *)field = 1;
+	else if (v != NULL && strcmp(v, "false") == 0)
+		*(int *)field = 0;
+	else
+		conf_error(p, conf_line(n), kp, "expected true|false, got '%s'",
+		           v != NULL ? v : "null");
+}
+
 static void conf_walk_map(struct conf_parse *p, yaml_document_t *doc,
                           yaml_node_t *n, const struct conf_key *table,
                           void *base, const char *kp);
@@ -764,6 +781,8 @@ conf_set(struct conf_parse *p, yaml_document_t *doc, const struct conf_key *k,
 		conf_set_str(p, k, n, field, kp);
 	else if (k->type == CONF_T_ENUM)
 		conf_set_enum(p, k, n, field, kp);
+	else if (k->type == CONF_T_BOOL)
+		conf_set_bool(p, n, field, kp);
 	else if (k->type == CONF_T_LONG)
 		conf_set_long(p, k, n, field, kp);
 	else

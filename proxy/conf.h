@@ -74,6 +74,7 @@ struct conf_modes {
 	struct conf_hostclass passthrough;
 	enum conf_default fallback; /* key "default" */
 	enum conf_default no_sni;   /* key "transparent.no_sni" */
+	int tproxy; /* key "transparent.tproxy": TPROXY instead of REDIRECT */
 };
 
 /* A WeCom callback route (issue 7): see proxy/callback.h. */

@@ -221,6 +221,48 @@ test_errors(void **state)
 	expect_error("- a\n", "t.yaml:1: expected a mapping, got a list");
 }
 
+/* transparent: no_sni and tproxy (off unless set; a strict boolean). */
+static void
+test_transparent(void **state)
+{
+	struct conf *c = NULL;
+	char err[1024];
+	int rc;
+
+	(void)state;
+	rc = load(MINIMAL, &c, err, sizeof(err));
+	if (rc != WW_OK)
+		fail_msg("%s", err);
+	assert_int_equal(c->modes.tproxy, 0);
+	assert_int_equal(c->modes.no_sni, CONF_DEFAULT_REFUSE);
+	conf_unref(c);
+	rc =
+	    load(MINIMAL "transparent: { no_sni: passthrough, tproxy: true }\n",
+	         &c, err, sizeof(err));
+	if (rc != WW_OK)
+		fail_msg("%s", err);
+	assert_int_equal(c->modes.tproxy, 1);
+	assert_int_equal(c->modes.no_sni, CONF_DEFAULT_PASSTHROUGH);
+	conf_unref(c);
+	rc = load(MINIMAL "transparent: { tproxy: false }\n", &c, err,
+	          sizeof(err));
+	if (rc != WW_OK)
+		fail_msg("%s", err);
+	assert_int_equal(c->modes.tproxy, 0);
+	conf_unref(c);
+	expect_error(MINIMAL "transparent: { tproxy: yes }\n",
+	             "t.yaml:7: transparent.tproxy: expected true|false, "
+	             "got 'yes'");
+	expect_error(MINIMAL "transparent: { tproxy: 1 }\n",
+	             "t.yaml:7: transparent.tproxy: expected true|false, "
+	             "got '1'");
+	expect_error(MINIMAL "transparent: { tproxy: [true] }\n",
+	             "t.yaml:7: transparent.tproxy: expected a scalar, got a "
+	             "list");
+	expect_error(MINIMAL "transparent: { tproxi: true }\n",
+	             "transparent.tproxi");
+}
+
 static void
 test_yaml(void **state)
 {
@@ -273,7 +315,7 @@ main(void)
 	    cmocka_unit_test(test_sample),  cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_full),    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_yaml),    cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_address),
+	    cmocka_unit_test(test_address), cmocka_unit_test(test_transparent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
