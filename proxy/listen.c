@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,44 +69,139 @@ listen_on_error(struct evconnlistener *lev, void *arg)
 	log_debug("listen %s: accept: %s", l->address, strerror(e));
 }
 
-int
-listen_new(struct event_base *base, const char *address, listen_accept_cb cb,
-           void *arg, struct listen **out, char *err, size_t errlen)
+/*
+ * TPROXY hands us connections addressed to other hosts; the kernel only
+ * gives them to a socket that asked for them, before bind.  Setting it
+ * needs CAP_NET_ADMIN: without it the gateway must not start, since the
+ * firewall would divert traffic that nothing can take.
+ */
+static int
+listen_transparent(int fd, int family, char *err, size_t errlen)
 {
-	const unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	                       LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
+	const char *opt =
+	    family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT";
+	int one = 1, rc;
+
+	if (family == AF_INET6)
+		rc = setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one,
+		                sizeof(one));
+	else
+		rc = setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+	if (rc == 0)
+		return WW_OK;
+	if (errno == EPERM)
+		snprintf(err, errlen, "%s needs CAP_NET_ADMIN: %s", opt,
+		         strerror(errno));
+	else
+		snprintf(err, errlen, "cannot set %s: %s", opt,
+		         strerror(errno));
+	return WW_EIO;
+}
+
+/*
+ * The socket evconnlistener_new_bind() would make (keep-alive, address
+ * and port reuse), plus IP_TRANSPARENT when asked; bound, not listening.
+ */
+static int
+listen_socket(const struct sockaddr_storage *ss, socklen_t sslen,
+              unsigned flags, int *out, char *err, size_t errlen)
+{
+	int fd, one = 1, rc = WW_EIO;
+
+	*out = -1;
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	            0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return WW_EIO;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
+	    evutil_make_listen_socket_reuseable(fd) != 0 ||
+	    evutil_make_listen_socket_reuseable_port(fd) != 0) {
+		snprintf(err, errlen, "setsockopt: %s", strerror(errno));
+		goto out;
+	}
+	if ((flags & LISTEN_TRANSPARENT) &&
+	    listen_transparent(fd, ss->ss_family, err, errlen) != WW_OK)
+		goto out;
+	if (bind(fd, (const struct sockaddr *)ss, sslen) != 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	*out = fd;
+	fd = -1;
+	rc = WW_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int
+listen_new_flags(struct event_base *base, const char *address, unsigned flags,
+                 listen_accept_cb cb, void *arg, struct listen **out, char *err,
+                 size_t errlen)
+{
+	const unsigned lflags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	struct listen *l;
+	struct listen *l = NULL;
+	char why[256];
+	int fd = -1, rc;
 
 	*out = NULL;
 	if (conf_parse_address(address, &ss, &sslen) != WW_OK) {
 		snprintf(err, errlen, "bad listen address %s", address);
 		return WW_EINVAL;
 	}
+	rc = WW_ENOMEM;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return WW_ENOMEM;
+		goto out;
 	l->cb = cb;
 	l->arg = arg;
 	snprintf(l->address, sizeof(l->address), "%s", address);
-	l->resume = evtimer_new(base, listen_on_resume, l);
-	if (l->resume == NULL) {
-		free(l);
-		return WW_ENOMEM;
+	if ((l->resume = evtimer_new(base, listen_on_resume, l)) == NULL)
+		goto out;
+	if ((rc = listen_socket(&ss, sslen, flags, &fd, why, sizeof(why))) !=
+	    WW_OK) {
+		snprintf(err, errlen, "cannot listen on %s: %s", address, why);
+		goto out;
 	}
-	l->lev = evconnlistener_new_bind(base, listen_on_accept, l, flags,
-	                                 LISTEN_BACKLOG, (struct sockaddr *)&ss,
-	                                 (int)sslen);
+	l->lev = evconnlistener_new(base, listen_on_accept, l, lflags,
+	                            LISTEN_BACKLOG, fd);
 	if (l->lev == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", address,
 		         strerror(errno));
-		event_free(l->resume);
-		free(l);
-		return WW_EIO;
+		close(fd);
+		rc = WW_EIO;
+		goto out;
 	}
 	evconnlistener_set_error_cb(l->lev, listen_on_error);
 	*out = l;
-	return WW_OK;
+	l = NULL;
+	rc = WW_OK;
+out:
+	if (l != NULL) {
+		if (l->resume != NULL)
+			event_free(l->resume);
+		free(l);
+	}
+	return rc;
+}
+
+int
+listen_new(struct event_base *base, const char *address, listen_accept_cb cb,
+           void *arg, struct listen **out, char *err, size_t errlen)
+{
+	return listen_new_flags(base, address, 0, cb, arg, out, err, errlen);
+}
+
+unsigned
+listen_conf_flags(const struct conf *conf, size_t i)
+{
+	if (conf->listen[i].mode == CONF_MODE_TRANSPARENT && conf->modes.tproxy)
+		return LISTEN_TRANSPARENT;
+	return 0;
 }
 
 int

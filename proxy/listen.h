@@ -13,8 +13,12 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+struct conf;
 struct event_base;
 struct listen; /* opaque */
+
+/* listen_new_flags(): IP_TRANSPARENT / IPV6_TRANSPARENT before bind. */
+#define LISTEN_TRANSPARENT 0x1u
 
 /* A new connection: fd is the caller's to close. */
 typedef void (*listen_accept_cb)(int fd, const struct sockaddr *sa,
@@ -28,6 +32,20 @@ typedef void (*listen_accept_cb)(int fd, const struct sockaddr *sa,
 int listen_new(struct event_base *base, const char *address,
                listen_accept_cb cb, void *arg, struct listen **out, char *err,
                size_t errlen);
+
+/*
+ * listen_new() with flags: LISTEN_TRANSPARENT lets the socket accept
+ * connections a TPROXY rule diverts to it (addressed to other hosts).
+ * That needs CAP_NET_ADMIN; without it WW_EIO, err saying so ("...
+ * IP_TRANSPARENT needs CAP_NET_ADMIN: ..."): never a plain socket, which
+ * the firewall's rule would not find.
+ */
+int listen_new_flags(struct event_base *base, const char *address,
+                     unsigned flags, listen_accept_cb cb, void *arg,
+                     struct listen **out, char *err, size_t errlen);
+
+/* The flags listener i of conf needs (transparent.tproxy). */
+unsigned listen_conf_flags(const struct conf *conf, size_t i);
 
 /*
  * Check that address is free, without SO_REUSEPORT: with it, a second

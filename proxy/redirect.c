@@ -36,6 +36,9 @@ struct peek {
 
 struct redirect_set {
 	struct redirect_env env;
+	int tproxy;                    /* transparent.tproxy */
+	struct sockaddr_storage *self; /* tproxy: the listeners' addresses */
+	size_t n_self;
 	struct pending_set *peeks;
 	uint8_t buf[SNI_RECORD_MAX];
 };
@@ -206,6 +209,84 @@ redirect_same(const struct sockaddr_storage *a,
 	return 0;
 }
 
+/* An IPv4 peer of a dual-stack socket as plain IPv4, for the records
+   and for the passthrough's own connection. */
+static void
+redirect_unmap(struct sockaddr_storage *ss, socklen_t *len)
+{
+	const struct sockaddr_in6 *a6 = (const void *)ss;
+	struct sockaddr_in a4 = {.sin_family = AF_INET};
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
+		return;
+	a4.sin_port = a6->sin6_port;
+	memcpy(&a4.sin_addr, &a6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &a4, sizeof(a4));
+	*len = sizeof(a4);
+}
+
+/* Is local an address listener accepts on (its own, or any when bound
+   to the wildcard, an IPv6 one taking IPv4 too)? */
+static int
+redirect_bound(const struct sockaddr_storage *listener,
+               const struct sockaddr_storage *local)
+{
+	const struct sockaddr_in *l4 = (const void *)listener;
+	const struct sockaddr_in6 *l6 = (const void *)listener;
+	const struct sockaddr_in *a4 = (const void *)local;
+	const struct sockaddr_in6 *a6 = (const void *)local;
+
+	if (listener->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr))
+		return l6->sin6_port == (local->ss_family == AF_INET6
+		                             ? a6->sin6_port
+		                             : a4->sin_port);
+	if (listener->ss_family == AF_INET && local->ss_family == AF_INET &&
+	    l4->sin_addr.s_addr == htonl(INADDR_ANY))
+		return l4->sin_port == a4->sin_port;
+	return redirect_same(listener, local);
+}
+
+/* REDIRECT: NAT remembers where the client meant to go.  -1: not
+   redirected (the destination is our own address). */
+static int
+redirect_nat_dst(int fd, int family, struct sockaddr_storage *dst,
+                 socklen_t *dstlen)
+{
+	struct sockaddr_storage self;
+	socklen_t selflen = sizeof(self);
+	int rc;
+
+	*dstlen = sizeof(*dst);
+	if (family == AF_INET6)
+		rc =
+		    getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dst, dstlen);
+	else
+		rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, dst, dstlen);
+	if (rc != 0 ||
+	    getsockname(fd, (struct sockaddr *)&self, &selflen) != 0 ||
+	    redirect_same(&self, dst))
+		return -1;
+	return 0;
+}
+
+/* TPROXY: no NAT, our end of the connection is the client's destination.
+   -1: not redirected (it is an address a listener is bound to). */
+static int
+redirect_tproxy_dst(const struct redirect_set *s, int fd,
+                    struct sockaddr_storage *dst, socklen_t *dstlen)
+{
+	*dstlen = sizeof(*dst);
+	if (getsockname(fd, (struct sockaddr *)dst, dstlen) != 0)
+		return -1;
+	redirect_unmap(dst, dstlen);
+	for (size_t i = 0; i < s->n_self; i++)
+		if (redirect_bound(&s->self[i], dst))
+			return -1;
+	return 0;
+}
+
 /*
  * Where the client meant to go.  Not redirected (the destination is our
  * own address): no destination, or a passthrough would loop to us.
@@ -213,24 +294,18 @@ redirect_same(const struct sockaddr_storage *a,
 static void
 redirect_original_dst(struct peek *p)
 {
-	struct sockaddr_storage self;
-	socklen_t selflen = sizeof(self), salen;
+	socklen_t salen;
 	const struct sockaddr *sa = pending_sa(p->pend, &salen);
 	int fd = pending_fd(p->pend);
 	char a[INET6_ADDRSTRLEN];
 	unsigned port;
 	int rc;
 
-	p->dstlen = sizeof(p->dst);
-	if (sa->sa_family == AF_INET6)
-		rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &p->dst,
-		                &p->dstlen);
+	if (p->set->tproxy)
+		rc = redirect_tproxy_dst(p->set, fd, &p->dst, &p->dstlen);
 	else
-		rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &p->dst,
-		                &p->dstlen);
-	if (rc != 0 ||
-	    getsockname(fd, (struct sockaddr *)&self, &selflen) != 0 ||
-	    redirect_same(&self, &p->dst)) {
+		rc = redirect_nat_dst(fd, sa->sa_family, &p->dst, &p->dstlen);
+	if (rc != 0) {
 		p->dstlen = 0;
 		return;
 	}
@@ -259,6 +334,25 @@ redirect_accept(struct redirect_set *s, int fd, const struct sockaddr *sa,
 	return WW_OK;
 }
 
+/* tproxy: parse the listeners' addresses once, not per connection. */
+static int
+redirect_self(struct redirect_set *s)
+{
+	const struct conf *c = s->env.conf;
+	socklen_t len;
+
+	if (c == NULL || !c->modes.tproxy)
+		return WW_OK;
+	s->tproxy = 1;
+	if ((s->self = calloc(c->n_listen, sizeof(*s->self))) == NULL)
+		return WW_ENOMEM;
+	for (size_t i = 0; i < c->n_listen; i++)
+		if (conf_parse_address(c->listen[i].address,
+		                       &s->self[s->n_self], &len) == WW_OK)
+			s->n_self++;
+	return WW_OK;
+}
+
 int
 redirect_set_new(const struct redirect_env *env, struct redirect_set **out)
 {
@@ -275,8 +369,9 @@ redirect_set_new(const struct redirect_env *env, struct redirect_set **out)
 		return WW_ENOMEM;
 	s->env = *env;
 	penv.arg = s;
-	if ((rc = pending_set_new(&penv, &s->peeks)) != WW_OK) {
-		free(s);
+	if ((rc = redirect_self(s)) != WW_OK ||
+	    (rc = pending_set_new(&penv, &s->peeks)) != WW_OK) {
+		redirect_set_free(s);
 		return rc;
 	}
 	*out = s;
@@ -295,6 +390,7 @@ redirect_set_free(struct redirect_set *s)
 	if (s == NULL)
 		return;
 	pending_set_free(s->peeks);
+	free(s->self);
 	free(s);
 }
 

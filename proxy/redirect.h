@@ -17,6 +17,12 @@
  * passthrough ends in a TUNNEL record.  A connection that was not
  * redirected (its original destination is the gateway itself) is
  * refused: splicing it would loop.
+ *
+ * With transparent.tproxy the firewall diverts without NAT (nftables
+ * "tproxy to :PORT" on an IP_TRANSPARENT listener, listen.h): the
+ * original destination is then the accepted socket's own local address,
+ * and a connection was not redirected when that address is one a
+ * listener is bound to (someone connected to the gateway directly).
  */
 #ifndef WW_REDIRECT_H
 #define WW_REDIRECT_H
@@ -39,6 +45,7 @@ struct redirect_set;
 /* What a worker gives its transparent front (borrowed; outlive it). */
 struct redirect_env {
 	struct event_base *base;
+	const struct conf *conf; /* transparent.tproxy, listen addresses */
 	const struct conf_limits *limits;
 	struct hostclass *hc;
 	struct conn_set *conns;

@@ -250,9 +250,10 @@ worker_listen(struct worker *w, char *err, size_t errlen)
 		w->lis[i].w = w;
 		w->lis[i].idx = i;
 		w->tls[i] = tls_ctx_ref(w->sh->tls[i]);
-		rc = listen_new(w->base, conf->listen[i].address,
-		                worker_on_accept, &w->lis[i], &w->lis[i].l, err,
-		                errlen);
+		rc = listen_new_flags(w->base, conf->listen[i].address,
+		                      listen_conf_flags(conf, i),
+		                      worker_on_accept, &w->lis[i],
+		                      &w->lis[i].l, err, errlen);
 		if (rc != WW_OK)
 			return rc;
 		w->n_lis = i + 1;
@@ -342,6 +343,7 @@ worker_modes(struct worker *w)
 		return rc;
 	cenv.tunnels = w->tunnels;
 	renv = (struct redirect_env){.base = w->base,
+	                             .conf = conf,
 	                             .limits = &conf->limits,
 	                             .hc = w->sh->hostclass,
 	                             .conns = w->conns,
