@@ -90,7 +90,8 @@ listen_transparent(int fd, int family, char *err, size_t errlen)
 	if (rc == 0)
 		return WW_OK;
 	if (errno == EPERM)
-		snprintf(err, errlen, "%s needs CAP_NET_ADMIN: %s", opt,
+		snprintf(err, errlen,
+		         "%s needs CAP_NET_ADMIN (or CAP_NET_RAW): %s", opt,
 		         strerror(errno));
 	else
 		snprintf(err, errlen, "cannot set %s: %s", opt,

@@ -1,0 +1,202 @@
+#!/bin/bash
+# gateway-tproxy.sh: the transparent mode with TPROXY (transparent.tproxy:
+# true), no NAT.  TPROXY acts in prerouting only, so the client's packets
+# must arrive from outside: two network namespaces this script creates,
+# the gateway's (wwgate, the fake servers and the "internet" address
+# 10.99.0.1 with a fake server on :443) and the client's (10.98.0.2, its
+# default route through the gateway's 10.98.0.1), joined by a veth pair.
+# An nftables "tproxy to :PORT" rule on the gateway's veth diverts the
+# client's port-443 traffic to wwgate's IP_TRANSPARENT listener, policy
+# routing (fwmark 1, table 100) delivers it locally.  The gateway's own
+# connections are locally generated and never pass that rule: the
+# loop-prevention rule of wwgate(8).  Checks intercept (journaled with the
+# client's address), passthrough to the original destination, refuse, and
+# a connection made to wwgate's own address (not redirected, as with
+# REDIRECT).  Skipped (TAP SKIP) without root, ip netns, or nft.
+if [ -z "${WW_IN_NETNS:-}" ]; then
+	skip() {
+		echo "1..0 # SKIP $*"
+		exit 0
+	}
+	[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
+	command -v ip >/dev/null || skip "needs ip (iproute2)"
+	command -v nft >/dev/null || skip "needs nft for the TPROXY rule"
+	ns=wwtp$$
+	ip netns add "$ns" 2>/dev/null ||
+		skip "cannot create a network namespace here (container?)"
+	rc=0
+	WW_IN_NETNS=$ns ip netns exec "$ns" bash "$0" "$@" || rc=$?
+	ip netns del "$ns"
+	exit $rc
+fi
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+
+command -v jq >/dev/null || ww_skip_all "jq is needed"
+
+# --- the client's namespace, deleted on exit (after lib.sh's cleanup of
+# the processes, which run in the gateway's namespace)
+cns=${WW_IN_NETNS}c
+ww_tproxy_cleanup() {
+	ww_cleanup
+	ip netns del "$cns" 2>/dev/null
+}
+trap ww_tproxy_cleanup EXIT
+ip netns add "$cns" || ww_bail "cannot create the client's namespace"
+inc() { ip netns exec "$cns" "$@"; }
+
+# --- the network: client 10.98.0.2 -- 10.98.0.1 gateway; 10.99.0.1 is
+# the "internet" server, an address of the gateway's namespace
+ip link set lo up
+ip addr add 10.99.0.1/32 dev lo
+ip link add wwg0 type veth peer name wwc0 || ww_bail "no veth pair"
+ip link set wwc0 netns "$cns" || ww_bail "cannot move the veth end"
+ip addr add 10.98.0.1/24 dev wwg0
+ip link set wwg0 up
+inc ip link set lo up
+inc ip addr add 10.98.0.2/24 dev wwc0
+inc ip link set wwc0 up
+inc ip route add default via 10.98.0.1 || ww_bail "client's default route"
+port=$(ww_port)
+nft -f - <<NFT || ww_bail "nft tproxy rule"
+table ip wwtproxy {
+	chain prerouting {
+		type filter hook prerouting priority mangle; policy accept;
+		iifname "wwg0" tcp dport 443 tproxy to :$port meta mark set 1 accept
+	}
+}
+NFT
+ip rule add fwmark 1 lookup 100 || ww_bail "ip rule"
+ip route add local 0.0.0.0/0 dev lo table 100 || ww_bail "ip route"
+
+ihost=qyapi.weixin.qq.com
+phost=pass.example.com
+WW_CERT_HOSTS="$ihost $phost"
+certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
+ww_start_fake up || ww_bail "fake-wecom did not start"
+ww_start_fake orig --listen 10.99.0.1:443 || ww_bail "fake on 10.99.0.1:443"
+"$top_builddir/wwca" init "$WW_TMP/ica" >/dev/null || ww_bail "wwca init"
+ica=$WW_TMP/ica/ca.crt
+printf 'version: 1\nrules:\n  - id: no-falcon\n    match: {keywords: [falcon]}\n    action: block\n' \
+	>"$WW_TMP/policy.yaml"
+journal=$WW_TMP/journal
+conf=$WW_TMP/wwgate.yaml
+# the wildcard address: "tproxy to :PORT" looks the listener up on the
+# incoming interface's address
+cat >"$conf" <<CONF
+gateway_id: gw-tproxy
+workers: 2
+listen:
+  - address: 0.0.0.0:$port
+    mode: transparent
+upstream:
+  url: https://$ihost
+  ca_file: $certs/ca.crt
+  timeout_ms: 3000
+  resolve:
+    "$ihost:443": "127.0.0.1:$(ww_fake_port up)"
+intercept:
+  ca: { cert: $WW_TMP/ica/ca.crt, key: $WW_TMP/ica/ca.key }
+  hosts: [$ihost]
+passthrough:
+  hosts: [$phost]
+default: refuse
+transparent: { no_sni: refuse, tproxy: ${WW_TPROXY:-true} }
+journal: { path: $journal, sync: full }
+admin: { address: "" }
+policy: { file: $WW_TMP/policy.yaml }
+limits: { handshake_timeout_ms: 1000 }
+log: { level: debug }
+CONF
+ww_start_gateway "$conf" "127.0.0.1:$port" || ww_bail "wwgate did not start"
+wwj() { "$top_builddir/wwjournal" -j "$journal" "$@"; }
+tunnels() { sleep 0.3; wwj list --json --kind tunnel; }
+# client: from its own namespace to the "real" address 10.99.0.1
+client() { # client HOST CAFILE [curl args...]
+	local h=$1 ca=$2
+	shift 2
+	inc curl -sS --max-time 10 --cacert "$ca" \
+		--resolve "$h:443:10.99.0.1" "$@"
+}
+
+# --- intercept
+out=$(client "$ihost" "$ica" -H 'Content-Type: application/json' \
+	--data-binary '{"touser":"a","msgtype":"text","agentid":1,"text":{"content":"tproxied hello"}}' \
+	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-tp" 2>&1)
+ww_like "$out" '"errcode": *0' "intercept: the message reaches fake-wecom through TPROXY"
+ww_is "$(ww_fake_count up)" 1 "fake-wecom (the intercepted upstream) got it"
+ww_is "$(ww_fake_count orig)" 0 "the original destination did not"
+sleep 0.3
+req=$(wwj export --format jsonl --kind request | grep 'tproxied hello')
+ww_like "$req" 'tproxied hello' "the intercepted message is journaled"
+ww_like "$req" '"address":"10.98.0.2"' "with the client's own address (no NAT)"
+ww_like "$(wwj list --json)" '10.98.0.2' "wwjournal list shows the client"
+out=$(client "$ihost" "$ica" -H 'Content-Type: application/json' \
+	--data-binary '{"touser":"a","msgtype":"text","agentid":1,"text":{"content":"falcon plans"}}' \
+	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-tp" 2>&1)
+ww_like "$out" '"errcode": *985001' "and judged: a blocked message is refused"
+
+# --- passthrough to the original destination, untouched; the gateway's
+# own connection to 10.99.0.1:443 is not diverted back to it
+out=$(client "$phost" "$certs/ca.crt" "https://$phost/cgi-bin/gettoken?corpid=c" 2>&1)
+ww_like "$out" 'access_token|errcode' "passthrough: the original destination answers"
+ww_is "$(ww_fake_count orig)" 1 "the server at 10.99.0.1:443 got the request"
+ww_is "$(ww_fake_get orig -1 .sni)" "$phost" "over end-to-end TLS with the client's SNI"
+t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
+ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.99.0.1:443" \
+	"the TUNNEL record has the original destination (the local address)"
+ww_is "$(printf '%s' "$t" | jq -r .client.address)" "10.98.0.2" "and the client's address"
+ww_ok "and bytes both ways" test "$(printf '%s' "$t" | jq '.tunnel.bytes_up > 100 and .tunnel.bytes_down > 100')" = true
+
+# --- refuse
+ww_nok "a host in no class is refused" client evil.example.org "$certs/ca.crt" https://evil.example.org/
+t=$(tunnels | jq -c 'select(.tunnel.host == "evil.example.org")' | tail -n 1)
+ww_is "$(printf '%s' "$t" | jq -r .tunnel.decision)" refuse "journaled as refused"
+ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.99.0.1:443" "with where it was going"
+
+# --- connections to wwgate's own address were not redirected: as with
+# REDIRECT, no original destination, never spliced to itself
+n0=$(tunnels | grep -c '"end_reason":"no original destination"')
+out=$(inc curl -sS --max-time 5 --cacert "$certs/ca.crt" \
+	--resolve "$phost:$port:10.98.0.1" "https://$phost:$port/" 2>&1)
+t=$(tunnels | jq -c 'select(.tunnel.end_reason == "no original destination")' | tail -n 1)
+ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 1)) \
+	"a direct connection from the client (to 10.98.0.1:PORT) is refused, not spliced to itself"
+ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" null "with no original destination"
+out=$(curl -sS --max-time 5 --cacert "$certs/ca.crt" \
+	--resolve "$phost:$port:127.0.0.1" "https://$phost:$port/" 2>&1)
+ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 2)) \
+	"and so is one from the gateway host (to 127.0.0.1:PORT)"
+ww_is "$(ww_fake_count orig)" 1 "neither reached the original-destination server"
+
+ww_ok "the gateway survives them" ww_alive wwgate
+ww_ok "the journal verifies" wwj verify
+ww_stop_gateway
+ww_is "$(ww_exit_status wwgate)" 0 "wwgate exits cleanly"
+
+# --- without CAP_NET_ADMIN the listener cannot be transparent: wwgate
+# refuses to start and says why (capsh drops the capability, and
+# CAP_NET_RAW, which the kernel accepts as well)
+if command -v capsh >/dev/null && [ "${WW_TPROXY:-true}" = true ]; then
+	capsh --drop=cap_net_admin,cap_net_raw -- -c "'$top_builddir/wwgate' -c '$conf'" \
+		>"$WW_TMP/nocap.log" 2>&1 </dev/null &
+	nocap=$!
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$nocap" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$nocap" 2>/dev/null; then
+		kill -KILL "$nocap" 2>/dev/null
+		wait "$nocap"
+		st=running
+	else
+		wait "$nocap"
+		st=$?
+	fi
+	ww_ok "without CAP_NET_ADMIN wwgate does not start (status $st)" \
+		test "$st" != running -a "$st" != 0
+	ww_like "$(cat "$WW_TMP/nocap.log")" 'IP_TRANSPARENT needs CAP_NET_ADMIN' \
+		"and names the cause"
+else
+	ww_skip 2 "no capsh to drop CAP_NET_ADMIN (or tproxy off)"
+fi
+ww_done
