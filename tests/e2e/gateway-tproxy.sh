@@ -2,17 +2,20 @@
 # gateway-tproxy.sh: the transparent mode with TPROXY (transparent.tproxy:
 # true), no NAT.  TPROXY acts in prerouting only, so the client's packets
 # must arrive from outside: two network namespaces this script creates,
-# the gateway's (wwgate, the fake servers and the "internet" address
-# 10.99.0.1 with a fake server on :443) and the client's (10.98.0.2, its
-# default route through the gateway's 10.98.0.1), joined by a veth pair.
-# An nftables "tproxy to :PORT" rule on the gateway's veth diverts the
-# client's port-443 traffic to wwgate's IP_TRANSPARENT listener, policy
-# routing (fwmark 1, table 100) delivers it locally.  The gateway's own
-# connections are locally generated and never pass that rule: the
+# the gateway's (wwgate, the fake servers and the "internet" addresses
+# 10.99.0.1 and fd99::1 with fake servers on :443) and the client's
+# (10.98.0.2 and fd98::2, routed through the gateway's 10.98.0.1 and
+# fd98::1), joined by a veth pair.  The nftables rules of wwgate(8)
+# ("tproxy ip to :PORT", "tproxy ip6 to :PORT6") on the gateway's veth
+# divert the client's port-443 traffic to wwgate's IP_TRANSPARENT
+# listeners (0.0.0.0:PORT, and the dual-stack :PORT6); policy routing
+# (fwmark 1, table 100) delivers it locally.  The gateway's own
+# connections are locally generated and never pass those rules: the
 # loop-prevention rule of wwgate(8).  Checks intercept (journaled with the
 # client's address), passthrough to the original destination, refuse, and
-# a connection made to wwgate's own address (not redirected, as with
-# REDIRECT).  Skipped (TAP SKIP) without root, ip netns, or nft.
+# connections made to wwgate's own addresses (not redirected, as with
+# REDIRECT), in both families; and that wwgate does not start without
+# CAP_NET_ADMIN.  Skipped (TAP SKIP) without root, ip netns, or nft.
 if [ -z "${WW_IN_NETNS:-}" ]; then
 	skip() {
 		echo "1..0 # SKIP $*"
@@ -56,17 +59,27 @@ inc ip link set lo up
 inc ip addr add 10.98.0.2/24 dev wwc0
 inc ip link set wwc0 up
 inc ip route add default via 10.98.0.1 || ww_bail "client's default route"
+# IPv6 (nodad: the addresses are usable at once)
+ip -6 addr add fd99::1/128 dev lo || ww_bail "no IPv6 addresses here"
+ip -6 addr add fd98::1/64 dev wwg0 nodad
+inc ip -6 addr add fd98::2/64 dev wwc0 nodad
+inc ip -6 route add default via fd98::1 || ww_bail "client's IPv6 route"
 port=$(ww_port)
-nft -f - <<NFT || ww_bail "nft tproxy rule"
-table ip wwtproxy {
+port6=$(ww_port)
+# the rules of wwgate(8), TPROXY, on the client's side of the veth
+nft -f - <<NFT || ww_bail "nft tproxy rules"
+table inet wwtproxy {
 	chain prerouting {
 		type filter hook prerouting priority mangle; policy accept;
-		iifname "wwg0" tcp dport 443 tproxy to :$port meta mark set 1 accept
+		iifname "wwg0" tcp dport 443 tproxy ip to :$port meta mark set 1 accept
+		iifname "wwg0" tcp dport 443 tproxy ip6 to :$port6 meta mark set 1 accept
 	}
 }
 NFT
 ip rule add fwmark 1 lookup 100 || ww_bail "ip rule"
 ip route add local 0.0.0.0/0 dev lo table 100 || ww_bail "ip route"
+ip -6 rule add fwmark 1 lookup 100 || ww_bail "ip -6 rule"
+ip -6 route add local ::/0 dev lo table 100 || ww_bail "ip -6 route"
 
 ihost=qyapi.weixin.qq.com
 phost=pass.example.com
@@ -74,19 +87,22 @@ WW_CERT_HOSTS="$ihost $phost"
 certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
 ww_start_fake orig --listen 10.99.0.1:443 || ww_bail "fake on 10.99.0.1:443"
+ww_start_fake orig6 --listen "[fd99::1]:443" || ww_bail "fake on [fd99::1]:443"
 "$top_builddir/wwca" init "$WW_TMP/ica" >/dev/null || ww_bail "wwca init"
 ica=$WW_TMP/ica/ca.crt
 printf 'version: 1\nrules:\n  - id: no-falcon\n    match: {keywords: [falcon]}\n    action: block\n' \
 	>"$WW_TMP/policy.yaml"
 journal=$WW_TMP/journal
 conf=$WW_TMP/wwgate.yaml
-# the wildcard address: "tproxy to :PORT" looks the listener up on the
-# incoming interface's address
+# wildcard addresses: "tproxy to :PORT" looks the listener up on the
+# incoming interface's address; ":PORT6" takes IPv4 too (v4-mapped)
 cat >"$conf" <<CONF
 gateway_id: gw-tproxy
 workers: 2
 listen:
   - address: 0.0.0.0:$port
+    mode: transparent
+  - address: ":$port6"
     mode: transparent
 upstream:
   url: https://$ihost
@@ -108,6 +124,7 @@ limits: { handshake_timeout_ms: 1000 }
 log: { level: debug }
 CONF
 ww_start_gateway "$conf" "127.0.0.1:$port" || ww_bail "wwgate did not start"
+ww_wait_port ::1 "$port6" 10 "$(ww_pid wwgate)" || ww_bail "no listener on :$port6"
 wwj() { "$top_builddir/wwjournal" -j "$journal" "$@"; }
 tunnels() { sleep 0.3; wwj list --json --kind tunnel; }
 # client: from its own namespace to the "real" address 10.99.0.1
@@ -167,6 +184,38 @@ out=$(curl -sS --max-time 5 --cacert "$certs/ca.crt" \
 ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 2)) \
 	"and so is one from the gateway host (to 127.0.0.1:PORT)"
 ww_is "$(ww_fake_count orig)" 1 "neither reached the original-destination server"
+
+# --- IPv6: the same through "tproxy ip6" and IPV6_TRANSPARENT
+client6() { # client6 HOST CAFILE [curl args...]
+	local h=$1 ca=$2
+	shift 2
+	inc curl -sS --max-time 10 --cacert "$ca" \
+		--resolve "$h:443:[fd99::1]" "$@"
+}
+out=$(client6 "$ihost" "$ica" -H 'Content-Type: application/json' \
+	--data-binary '{"touser":"a","msgtype":"text","agentid":1,"text":{"content":"tproxied over v6"}}' \
+	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-tp" 2>&1)
+ww_like "$out" '"errcode": *0' "IPv6 intercept: the message reaches fake-wecom"
+ww_is "$(ww_fake_count orig6)" 0 "and not the original destination"
+sleep 0.3
+req=$(wwj export --format jsonl --kind request | grep 'tproxied over v6')
+ww_like "$req" '"address":"fd98::2"' "journaled with the client's IPv6 address"
+out=$(client6 "$phost" "$certs/ca.crt" "https://$phost/cgi-bin/gettoken?corpid=c" 2>&1)
+ww_like "$out" 'access_token|errcode' "IPv6 passthrough: [fd99::1]:443 answers"
+ww_is "$(ww_fake_count orig6)" 1 "the server at [fd99::1]:443 got the request"
+t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
+ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "[fd99::1]:443" \
+	"the TUNNEL record has the IPv6 original destination"
+n0=$(tunnels | grep -c '"end_reason":"no original destination"')
+out=$(inc curl -sS --max-time 5 --cacert "$certs/ca.crt" \
+	--resolve "$phost:$port6:[fd98::1]" "https://$phost:$port6/" 2>&1)
+ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 1)) \
+	"a direct IPv6 connection (to [fd98::1]:PORT6) is not redirected"
+out=$(curl -sS --max-time 5 --cacert "$certs/ca.crt" \
+	--resolve "$phost:$port6:127.0.0.1" "https://$phost:$port6/" 2>&1)
+ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 2)) \
+	"nor an IPv4 one to the dual-stack listener (127.0.0.1:PORT6, v4-mapped)"
+ww_is "$(ww_fake_count orig6)" 1 "neither reached the original-destination server"
 
 ww_ok "the gateway survives them" ww_alive wwgate
 ww_ok "the journal verifies" wwj verify
