@@ -70,10 +70,11 @@ listen_on_error(struct evconnlistener *lev, void *arg)
 }
 
 /*
- * TPROXY hands us connections addressed to other hosts; the kernel only
- * gives them to a socket that asked for them, before bind.  Setting it
- * needs CAP_NET_ADMIN: without it the gateway must not start, since the
- * firewall would divert traffic that nothing can take.
+ * TPROXY hands us connections addressed to other hosts; the kernel's
+ * tproxy lookup only takes a listener marked transparent.  Setting it
+ * needs CAP_NET_ADMIN (the kernel takes CAP_NET_RAW too): without it the
+ * gateway must not start, since the firewall would divert traffic that
+ * nothing takes.
  */
 static int
 listen_transparent(int fd, int family, char *err, size_t errlen)
