@@ -140,9 +140,9 @@ out:
 }
 
 int
-listen_new_flags(struct event_base *base, const char *address, unsigned flags,
-                 listen_accept_cb cb, void *arg, struct listen **out, char *err,
-                 size_t errlen)
+listen_new(struct event_base *base, const char *address, unsigned flags,
+           listen_accept_cb cb, void *arg, struct listen **out, char *err,
+           size_t errlen)
 {
 	const unsigned lflags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
 	struct sockaddr_storage ss;
@@ -189,13 +189,6 @@ out:
 		free(l);
 	}
 	return rc;
-}
-
-int
-listen_new(struct event_base *base, const char *address, listen_accept_cb cb,
-           void *arg, struct listen **out, char *err, size_t errlen)
-{
-	return listen_new_flags(base, address, 0, cb, arg, out, err, errlen);
 }
 
 unsigned

@@ -17,7 +17,7 @@ struct conf;
 struct event_base;
 struct listen; /* opaque */
 
-/* listen_new_flags(): IP_TRANSPARENT / IPV6_TRANSPARENT before bind. */
+/* listen_new(): IP_TRANSPARENT / IPV6_TRANSPARENT before bind. */
 #define LISTEN_TRANSPARENT 0x1u
 
 /* A new connection: fd is the caller's to close. */
@@ -26,23 +26,17 @@ typedef void (*listen_accept_cb)(int fd, const struct sockaddr *sa,
 
 /*
  * Bind address (a conf_parse_address() string) on base and call cb for
- * every accepted connection, on base's thread.  WW_EINVAL (bad address),
- * WW_EIO (bind/listen failed: the reason in err), WW_ENOMEM.
+ * every accepted connection, on base's thread.  flags: 0, or
+ * LISTEN_TRANSPARENT to accept connections a TPROXY rule diverts to the
+ * socket (addressed to other hosts); that needs CAP_NET_ADMIN, and
+ * without it the call fails saying so ("... IP_TRANSPARENT needs
+ * CAP_NET_ADMIN: ..."): never a plain socket the firewall's rule would
+ * not find.  WW_EINVAL (bad address), WW_EIO (socket options, bind or
+ * listen failed: the reason in err), WW_ENOMEM.
  */
-int listen_new(struct event_base *base, const char *address,
+int listen_new(struct event_base *base, const char *address, unsigned flags,
                listen_accept_cb cb, void *arg, struct listen **out, char *err,
                size_t errlen);
-
-/*
- * listen_new() with flags: LISTEN_TRANSPARENT lets the socket accept
- * connections a TPROXY rule diverts to it (addressed to other hosts).
- * That needs CAP_NET_ADMIN; without it WW_EIO, err saying so ("...
- * IP_TRANSPARENT needs CAP_NET_ADMIN: ..."): never a plain socket, which
- * the firewall's rule would not find.
- */
-int listen_new_flags(struct event_base *base, const char *address,
-                     unsigned flags, listen_accept_cb cb, void *arg,
-                     struct listen **out, char *err, size_t errlen);
 
 /* The flags listener i of conf needs (transparent.tproxy). */
 unsigned listen_conf_flags(const struct conf *conf, size_t i);

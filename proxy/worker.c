@@ -250,10 +250,9 @@ worker_listen(struct worker *w, char *err, size_t errlen)
 		w->lis[i].w = w;
 		w->lis[i].idx = i;
 		w->tls[i] = tls_ctx_ref(w->sh->tls[i]);
-		rc = listen_new_flags(w->base, conf->listen[i].address,
-		                      listen_conf_flags(conf, i),
-		                      worker_on_accept, &w->lis[i],
-		                      &w->lis[i].l, err, errlen);
+		rc = listen_new(w->base, conf->listen[i].address,
+		                listen_conf_flags(conf, i), worker_on_accept,
+		                &w->lis[i], &w->lis[i].l, err, errlen);
 		if (rc != WW_OK)
 			return rc;
 		w->n_lis = i + 1;
