@@ -489,10 +489,16 @@ static int
 wwgate_modes(const struct conf *conf, struct worker_shared *sh)
 {
 	char err[512];
-	int any = 0, rc = WW_OK;
+	int any = 0, transparent = 0, rc = WW_OK;
 
-	for (size_t i = 0; i < conf->n_listen; i++)
+	for (size_t i = 0; i < conf->n_listen; i++) {
 		any |= conf->listen[i].mode != CONF_MODE_REVERSE;
+		transparent |= conf->listen[i].mode == CONF_MODE_TRANSPARENT;
+	}
+	if (conf->modes.tproxy && !transparent)
+		log_warnx("%s: transparent.tproxy is set, but no listener has "
+		          "mode transparent: it changes nothing",
+		          conf->file);
 	if (!any)
 		return WW_OK;
 	if (hostclass_new(conf, &sh->hostclass, err, sizeof(err)) != WW_OK) {

@@ -3,7 +3,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
 gw=$top_builddir/wwgate
-ww_plan 16
+ww_plan 18
 
 out=$("$gw" --version 2>&1)
 ww_like "$out" '^wwgate [0-9]+\.[0-9]+' "--version prints the version"
@@ -69,5 +69,12 @@ ww_like "$out" "broken\.yaml" "the policy's errors are printed"
 write_conf "intercept: { hosts: [qyapi.weixin.qq.com] }" transparent
 ww_like "$(check)" "intercept\.ca\.cert: required key missing" \
 	"intercepting hosts without an interception CA fails -t"
+
+# a key that would do nothing is said, not an error
+write_conf "transparent: { tproxy: true }"
+out=$(check)
+ww_is "$?" 0 "transparent.tproxy without a transparent listener passes -t"
+ww_like "$out" "transparent\.tproxy is set, but no listener has mode transparent" \
+	"and is warned about"
 
 ww_done
