@@ -520,6 +520,7 @@ conn_pull_tls(struct conn *c, struct evbuffer *input)
 			    e != SSL_ERROR_WANT_WRITE) {
 				conn_log_debug(c, "client ended TLS");
 				c->no_more = 1;
+				c->closing = 1; /* once what is owed is out */
 			}
 			break;
 		}
@@ -549,6 +550,10 @@ conn_read_input(struct conn *c)
 		if (conn_feed(c, input) != 0)
 			break;
 		c->rx += had - evbuffer_get_length(input);
+	}
+	if (c->closing && c->nslots == 0 && evbuffer_get_length(output) == 0) {
+		conn_close(c); /* nothing owed: conn_on_write will not run */
+		return;
 	}
 	if (c->no_more)
 		bufferevent_disable(c->bev, EV_READ);

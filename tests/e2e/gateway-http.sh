@@ -84,9 +84,9 @@ ww_is "$(httpc pipeline -n 8)" "req-0 req-1 req-2 req-3 req-4 req-5 req-6 req-7"
 	"pipelined requests are answered in order"
 # OpenSSL reads ahead: records it holds must be read without a new event
 n=$(ww_fake_count up)
-ww_is "$(httpc records)" "with-finished split two-a two-b" \
-	"records sent with the Finished, split, or packed in one segment are answered"
-ww_is "$(ww_fake_count up)" "$((n + 4))" "and all four reached upstream"
+ww_is "$(httpc records)" "with-finished split two-a two-b answered-closed" \
+	"records sent with the Finished, split, or packed in one segment are answered; with a close_notify, then closed"
+ww_is "$(ww_fake_count up)" "$((n + 5))" "and all five reached upstream"
 
 out=$(ww_curl -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
 	--data-binary '{"touser":"wm-1","open_kfid":"wk","msgtype":"text","text":{"content":"x"}}' \
