@@ -15,7 +15,10 @@
 # client's address), passthrough to the original destination, refuse, and
 # connections made to wwgate's own addresses (not redirected, as with
 # REDIRECT), in both families; and that wwgate does not start without
-# CAP_NET_ADMIN.  Skipped (TAP SKIP) without root, ip netns, or nft.
+# CAP_NET_ADMIN.  A third namespace holds a server the gateway only
+# reaches by routing (10.97.0.1): the router's case, where policy routing,
+# not a local address, is what delivers the diverted packets.
+# Skipped (TAP SKIP) without root, ip netns, or nft.
 if [ -z "${WW_IN_NETNS:-}" ]; then
 	skip() {
 		echo "1..0 # SKIP $*"
@@ -39,12 +42,15 @@ command -v jq >/dev/null || ww_skip_all "jq is needed"
 # --- the client's namespace, deleted on exit (after lib.sh's cleanup of
 # the processes, which run in the gateway's namespace)
 cns=${WW_IN_NETNS}c
+sns=${WW_IN_NETNS}s
 ww_tproxy_cleanup() {
 	ww_cleanup
 	ip netns del "$cns" 2>/dev/null
+	ip netns del "$sns" 2>/dev/null
 }
 trap ww_tproxy_cleanup EXIT
 ip netns add "$cns" || ww_bail "cannot create the client's namespace"
+ip netns add "$sns" || ww_bail "cannot create the server's namespace"
 inc() { ip netns exec "$cns" "$@"; }
 
 # --- the network: client 10.98.0.2 -- 10.98.0.1 gateway; 10.99.0.1 is
@@ -64,6 +70,15 @@ ip -6 addr add fd99::1/128 dev lo || ww_bail "no IPv6 addresses here"
 ip -6 addr add fd98::1/64 dev wwg0 nodad
 inc ip -6 addr add fd98::2/64 dev wwc0 nodad
 inc ip -6 route add default via fd98::1 || ww_bail "client's IPv6 route"
+# the routed server: 10.97.0.1 in a namespace of its own, on the
+# gateway's second veth (10.97.0.254)
+ip link add wws0 type veth peer name wwx0 || ww_bail "no second veth pair"
+ip link set wwx0 netns "$sns" || ww_bail "cannot move the server's veth end"
+ip addr add 10.97.0.254/24 dev wws0
+ip link set wws0 up
+ip netns exec "$sns" ip link set lo up
+ip netns exec "$sns" ip addr add 10.97.0.1/24 dev wwx0
+ip netns exec "$sns" ip link set wwx0 up
 port=$(ww_port)
 port6=$(ww_port)
 # the rules of wwgate(8), TPROXY, on the client's side of the veth
@@ -88,6 +103,12 @@ certs=$(ww_certs_dir) || ww_bail "mkcerts failed"
 ww_start_fake up || ww_bail "fake-wecom did not start"
 ww_start_fake orig --listen 10.99.0.1:443 || ww_bail "fake on 10.99.0.1:443"
 ww_start_fake orig6 --listen "[fd99::1]:443" || ww_bail "fake on [fd99::1]:443"
+mkdir -p "$WW_TMP/far" && : >"$WW_TMP/far/records.jsonl"
+ww_spawn far ip netns exec "$sns" "$top_builddir/tests/fake-wecom" \
+	--listen 10.97.0.1:443 --port-file "$WW_TMP/far/port" \
+	--record "$WW_TMP/far/records.jsonl" --pid-file "$WW_TMP/far/pid" \
+	--cert "$certs/server.crt" --key "$certs/server.key"
+ww_wait_file "$WW_TMP/far/port" 10 || ww_bail "fake on 10.97.0.1:443 (routed)"
 "$top_builddir/wwca" init "$WW_TMP/ica" >/dev/null || ww_bail "wwca init"
 ica=$WW_TMP/ica/ca.crt
 printf 'version: 1\nrules:\n  - id: no-falcon\n    match: {keywords: [falcon]}\n    action: block\n' \
@@ -169,6 +190,25 @@ ww_nok "a host in no class is refused" client evil.example.org "$certs/ca.crt" h
 t=$(tunnels | jq -c 'select(.tunnel.host == "evil.example.org")' | tail -n 1)
 ww_is "$(printf '%s' "$t" | jq -r .tunnel.decision)" refuse "journaled as refused"
 ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.99.0.1:443" "with where it was going"
+
+# --- a destination the gateway does not own, reached by routing (the
+# router's case): policy routing delivers the diverted packets locally,
+# and the passthrough's own connection is routed out to the server
+out=$(inc curl -sS --max-time 10 --cacert "$certs/ca.crt" \
+	--resolve "$phost:443:10.97.0.1" "https://$phost/cgi-bin/gettoken?corpid=far" 2>&1)
+ww_like "$out" 'access_token|errcode' "routed passthrough: the server at 10.97.0.1 answers"
+ww_is "$(ww_fake_count far):$(ww_fake_get far -1 .sni)" "1:$phost" \
+	"it got the request, over TLS with the client's SNI"
+t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
+ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.97.0.1:443" \
+	"the TUNNEL record has the routed original destination"
+n=$(ww_fake_count up)
+out=$(inc curl -sS --max-time 10 --cacert "$ica" --resolve "$ihost:443:10.97.0.1" \
+	-H 'Content-Type: application/json' \
+	--data-binary '{"touser":"a","msgtype":"text","agentid":1,"text":{"content":"routed hello"}}' \
+	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-tp" 2>&1)
+ww_is "$(ww_fake_count up):$(ww_fake_count far)" "$((n + 1)):1" \
+	"routed intercept: judged and forwarded to WeCom, never to 10.97.0.1"
 
 # --- connections to wwgate's own address were not redirected: as with
 # REDIRECT, no original destination, never spliced to itself
