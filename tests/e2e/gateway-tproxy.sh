@@ -36,6 +36,7 @@ if [ -z "${WW_IN_NETNS:-}" ]; then
 	exit $rc
 fi
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/transparent-lib.sh"
 
 command -v jq >/dev/null || ww_skip_all "jq is needed"
 
@@ -147,7 +148,6 @@ CONF
 ww_start_gateway "$conf" "127.0.0.1:$port" || ww_bail "wwgate did not start"
 ww_wait_port ::1 "$port6" 10 "$(ww_pid wwgate)" || ww_bail "no listener on :$port6"
 wwj() { "$top_builddir/wwjournal" -j "$journal" "$@"; }
-tunnels() { sleep 0.3; wwj list --json --kind tunnel; }
 # client: from its own namespace to the "real" address 10.99.0.1
 client() { # client HOST CAFILE [curl args...]
 	local h=$1 ca=$2
@@ -168,28 +168,16 @@ req=$(wwj export --format jsonl --kind request | grep 'tproxied hello')
 ww_like "$req" 'tproxied hello' "the intercepted message is journaled"
 ww_like "$req" '"address":"10.98.0.2"' "with the client's own address (no NAT)"
 ww_like "$(wwj list --json)" '10.98.0.2' "wwjournal list shows the client"
-out=$(client "$ihost" "$ica" -H 'Content-Type: application/json' \
-	--data-binary '{"touser":"a","msgtype":"text","agentid":1,"text":{"content":"falcon plans"}}' \
-	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-tp" 2>&1)
-ww_like "$out" '"errcode": *985001' "and judged: a blocked message is refused"
+tr_blocked TOKEN-tp
 
 # --- passthrough to the original destination, untouched; the gateway's
 # own connection to 10.99.0.1:443 is not diverted back to it
-out=$(client "$phost" "$certs/ca.crt" "https://$phost/cgi-bin/gettoken?corpid=c" 2>&1)
-ww_like "$out" 'access_token|errcode' "passthrough: the original destination answers"
-ww_is "$(ww_fake_count orig)" 1 "the server at 10.99.0.1:443 got the request"
-ww_is "$(ww_fake_get orig -1 .sni)" "$phost" "over end-to-end TLS with the client's SNI"
-t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.99.0.1:443" \
-	"the TUNNEL record has the original destination (the local address)"
-ww_is "$(printf '%s' "$t" | jq -r .client.address)" "10.98.0.2" "and the client's address"
-ww_ok "and bytes both ways" test "$(printf '%s' "$t" | jq '.tunnel.bytes_up > 100 and .tunnel.bytes_down > 100')" = true
+tr_passthrough orig 10.99.0.1:443 "the local address"
+ww_is "$(printf '%s' "$TR_TUNNEL" | jq -r .client.address)" "10.98.0.2" "and the client's address"
+ww_ok "and bytes both ways" test "$(printf '%s' "$TR_TUNNEL" | jq '.tunnel.bytes_up > 100 and .tunnel.bytes_down > 100')" = true
 
 # --- refuse
-ww_nok "a host in no class is refused" client evil.example.org "$certs/ca.crt" https://evil.example.org/
-t=$(tunnels | jq -c 'select(.tunnel.host == "evil.example.org")' | tail -n 1)
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.decision)" refuse "journaled as refused"
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.99.0.1:443" "with where it was going"
+tr_refuse 10.99.0.1:443
 
 # --- a destination the gateway does not own, reached by routing (the
 # router's case): policy routing delivers the diverted packets locally,
@@ -199,7 +187,7 @@ out=$(inc curl -sS --max-time 10 --cacert "$certs/ca.crt" \
 ww_like "$out" 'access_token|errcode' "routed passthrough: the server at 10.97.0.1 answers"
 ww_is "$(ww_fake_count far):$(ww_fake_get far -1 .sni)" "1:$phost" \
 	"it got the request, over TLS with the client's SNI"
-t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
+t=$(tr_last_tunnel '.tunnel.decision == "passthrough"')
 ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.97.0.1:443" \
 	"the TUNNEL record has the routed original destination"
 n=$(ww_fake_count up)
@@ -212,16 +200,16 @@ ww_is "$(ww_fake_count up):$(ww_fake_count far)" "$((n + 1)):1" \
 
 # --- connections to wwgate's own address were not redirected: as with
 # REDIRECT, no original destination, never spliced to itself
-n0=$(tunnels | grep -c '"end_reason":"no original destination"')
+n0=$(tr_tunnels | grep -c '"end_reason":"no original destination"')
 out=$(inc curl -sS --max-time 5 --cacert "$certs/ca.crt" \
 	--resolve "$phost:$port:10.98.0.1" "https://$phost:$port/" 2>&1)
-t=$(tunnels | jq -c 'select(.tunnel.end_reason == "no original destination")' | tail -n 1)
-ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 1)) \
+t=$(tr_last_tunnel '.tunnel.end_reason == "no original destination"')
+ww_is "$(tr_tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 1)) \
 	"a direct connection from the client (to 10.98.0.1:PORT) is refused, not spliced to itself"
 ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" null "with no original destination"
 out=$(curl -sS --max-time 5 --cacert "$certs/ca.crt" \
 	--resolve "$phost:$port:127.0.0.1" "https://$phost:$port/" 2>&1)
-ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 2)) \
+ww_is "$(tr_tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 2)) \
 	"and so is one from the gateway host (to 127.0.0.1:PORT)"
 ww_is "$(ww_fake_count orig)" 1 "neither reached the original-destination server"
 
@@ -243,17 +231,17 @@ ww_like "$req" '"address":"fd98::2"' "journaled with the client's IPv6 address"
 out=$(client6 "$phost" "$certs/ca.crt" "https://$phost/cgi-bin/gettoken?corpid=c" 2>&1)
 ww_like "$out" 'access_token|errcode' "IPv6 passthrough: [fd99::1]:443 answers"
 ww_is "$(ww_fake_count orig6)" 1 "the server at [fd99::1]:443 got the request"
-t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
+t=$(tr_last_tunnel '.tunnel.decision == "passthrough"')
 ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "[fd99::1]:443" \
 	"the TUNNEL record has the IPv6 original destination"
-n0=$(tunnels | grep -c '"end_reason":"no original destination"')
+n0=$(tr_tunnels | grep -c '"end_reason":"no original destination"')
 out=$(inc curl -sS --max-time 5 --cacert "$certs/ca.crt" \
 	--resolve "$phost:$port6:[fd98::1]" "https://$phost:$port6/" 2>&1)
-ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 1)) \
+ww_is "$(tr_tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 1)) \
 	"a direct IPv6 connection (to [fd98::1]:PORT6) is not redirected"
 out=$(curl -sS --max-time 5 --cacert "$certs/ca.crt" \
 	--resolve "$phost:$port6:127.0.0.1" "https://$phost:$port6/" 2>&1)
-ww_is "$(tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 2)) \
+ww_is "$(tr_tunnels | grep -c '"end_reason":"no original destination"')" $((n0 + 2)) \
 	"nor an IPv4 one to the dual-stack listener (127.0.0.1:PORT6, v4-mapped)"
 ww_is "$(ww_fake_count orig6)" 1 "neither reached the original-destination server"
 

@@ -27,6 +27,7 @@ if [ -z "${WW_IN_NETNS:-}" ]; then
 	exit $rc
 fi
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/transparent-lib.sh"
 
 command -v jq >/dev/null || ww_skip_all "jq is needed"
 command -v python3 >/dev/null || ww_skip_all "python3 is needed"
@@ -92,7 +93,6 @@ log: { level: debug }
 CONF
 ww_start_gateway "$conf" || ww_bail "wwgate did not start"
 wwj() { "$top_builddir/wwjournal" -j "$journal" "$@"; }
-tunnels() { sleep 0.3; wwj list --json --kind tunnel; }
 # client: from 10.99.0.2 to the "real" address 10.99.0.1 (redirected)
 client() { # client HOST CAFILE [curl args...]
 	local h=$1 ca=$2
@@ -111,27 +111,15 @@ ww_is "$(ww_fake_count orig)" 0 "the original destination did not"
 sleep 0.3
 ww_like "$(wwj export --format jsonl --kind request)" 'redirected hello' \
 	"the intercepted message is journaled"
-out=$(client "$ihost" "$ica" -H 'Content-Type: application/json' \
-	--data-binary '{"touser":"a","msgtype":"text","agentid":1,"text":{"content":"falcon plans"}}' \
-	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-t1" 2>&1)
-ww_like "$out" '"errcode": *985001' "and judged: a blocked message is refused"
+tr_blocked TOKEN-t1
 
 # --- passthrough to the original destination, untouched
-out=$(client "$phost" "$certs/ca.crt" "https://$phost/cgi-bin/gettoken?corpid=c" 2>&1)
-ww_like "$out" 'access_token|errcode' "passthrough: the original destination answers"
-ww_is "$(ww_fake_count orig)" 1 "the server at 10.99.0.1:443 got the request"
-ww_is "$(ww_fake_get orig -1 .sni)" "$phost" "over end-to-end TLS with the client's SNI"
-t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.99.0.1:443" \
-	"the TUNNEL record has the original destination (SO_ORIGINAL_DST)"
-ww_is "$(printf '%s' "$t" | jq -r .client.sni)" "$phost" "and the SNI"
-ww_ok "and bytes both ways" test "$(printf '%s' "$t" | jq '.tunnel.bytes_up > 100 and .tunnel.bytes_down > 100')" = true
+tr_passthrough orig 10.99.0.1:443 SO_ORIGINAL_DST
+ww_is "$(printf '%s' "$TR_TUNNEL" | jq -r .client.sni)" "$phost" "and the SNI"
+ww_ok "and bytes both ways" test "$(printf '%s' "$TR_TUNNEL" | jq '.tunnel.bytes_up > 100 and .tunnel.bytes_down > 100')" = true
 
 # --- refuse
-ww_nok "a host in no class is refused" client evil.example.org "$certs/ca.crt" https://evil.example.org/
-t=$(tunnels | jq -c 'select(.tunnel.host == "evil.example.org")' | tail -n 1)
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.decision)" refuse "journaled as refused"
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "10.99.0.1:443" "with where it was going"
+tr_refuse 10.99.0.1:443
 
 # --- raw clients from 10.99.0.2: no SNI, plain HTTP, hostile hellos
 cat >"$WW_TMP/raw.py" <<'PY'
@@ -165,20 +153,20 @@ except Exception as e:
 PY
 raw() { python3 "$WW_TMP/raw.py" "$1" 2>&1; }
 ww_like "$(raw nosni)" 'alert' "a ClientHello without SNI gets a TLS alert (no_sni: refuse)"
-ww_like "$(tunnels)" '"end_reason":"no SNI"' "and a TUNNEL record"
+ww_like "$(tr_tunnels)" '"end_reason":"no SNI"' "and a TUNNEL record"
 raw http >/dev/null
-ww_like "$(tunnels)" '"end_reason":"not TLS","decision":"undecodable"' "plain HTTP is refused and recorded"
+ww_like "$(tr_tunnels)" '"end_reason":"not TLS","decision":"undecodable"' "plain HTTP is refused and recorded"
 ww_like "$(raw oversized)" "x15" "an oversized ClientHello gets an alert"
 raw lying >/dev/null
 raw truncated >/dev/null
-ww_like "$(tunnels)" '"end_reason":"malformed ClientHello"' "malformed hellos are recorded"
-ww_like "$(tunnels)" '"end_reason":"ClientHello too slow"' "a truncated hello times out and is recorded"
+ww_like "$(tr_tunnels)" '"end_reason":"malformed ClientHello"' "malformed hellos are recorded"
+ww_like "$(tr_tunnels)" '"end_reason":"ClientHello too slow"' "a truncated hello times out and is recorded"
 ww_ok "the gateway survives them" ww_alive wwgate
 
 # --- a connection that was not redirected cannot loop back to us
 out=$(curl -sS --max-time 5 --cacert "$certs/ca.crt" --resolve "$phost:$port:127.0.0.1" \
 	"https://$phost:$port/" 2>&1)
-ww_like "$(tunnels)" '"end_reason":"no original destination"' \
+ww_like "$(tr_tunnels)" '"end_reason":"no original destination"' \
 	"a direct connection (no original destination) is refused, not spliced to itself"
 
 ww_ok "the journal verifies" wwj verify

@@ -27,6 +27,7 @@ if [ -z "${WW_IN_NETNS:-}" ]; then
 	exit $rc
 fi
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/e2e/transparent-lib.sh"
 
 command -v jq >/dev/null || ww_skip_all "jq is needed"
 
@@ -92,7 +93,6 @@ CONF
 ww_start_gateway "$WW_TMP/wwgate.yaml" "[::1]:$port" ||
 	ww_bail "wwgate did not start"
 wwj() { "$top_builddir/wwjournal" -j "$journal" "$@"; }
-tunnels() { sleep 0.3; wwj list --json --kind tunnel; }
 # client: from fd99::2 to the "real" address fd99::1 (redirected)
 client() { # client HOST CAFILE [curl args...]
 	local h=$1 ca=$2
@@ -111,25 +111,13 @@ ww_is "$(ww_fake_count orig)" 0 "and not the original destination"
 sleep 0.3
 req=$(wwj export --format jsonl --kind request | grep 'hello over v6')
 ww_like "$req" '"address":"fd99::2"' "journaled with the client's IPv6 address"
-out=$(client "$ihost" "$ica" -H 'Content-Type: application/json' \
-	--data-binary "$(msg 'falcon plans')" \
-	"https://$ihost/cgi-bin/message/send?access_token=TOKEN-t6" 2>&1)
-ww_like "$out" '"errcode": *985001' "and judged: a blocked message is refused"
+tr_blocked TOKEN-t6
 
 # --- passthrough to the original IPv6 destination, untouched
-out=$(client "$phost" "$certs/ca.crt" "https://$phost/cgi-bin/gettoken?corpid=c" 2>&1)
-ww_like "$out" 'access_token|errcode' "passthrough: [fd99::1]:443 answers"
-ww_is "$(ww_fake_count orig)" 1 "the server at [fd99::1]:443 got the request"
-ww_is "$(ww_fake_get orig -1 .sni)" "$phost" "over end-to-end TLS with the client's SNI"
-t=$(tunnels | jq -c 'select(.tunnel.decision == "passthrough")' | tail -n 1)
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "[fd99::1]:443" \
-	"the TUNNEL record has the IPv6 original destination (IP6T_SO_ORIGINAL_DST)"
+tr_passthrough orig "[fd99::1]:443" IP6T_SO_ORIGINAL_DST
 
 # --- refuse
-ww_nok "a host in no class is refused" client evil.example.org "$certs/ca.crt" https://evil.example.org/
-t=$(tunnels | jq -c 'select(.tunnel.host == "evil.example.org")' | tail -n 1)
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.decision)" refuse "journaled as refused"
-ww_is "$(printf '%s' "$t" | jq -r .tunnel.original_dst)" "[fd99::1]:443" "with where it was going"
+tr_refuse "[fd99::1]:443"
 
 ww_ok "the journal verifies" wwj verify
 ww_stop_gateway
