@@ -124,15 +124,31 @@ def cmd_raw(args):
     print("\nCLOSED")
 
 
+def memory_tls(ctx, args):
+    """A TLS client over memory BIOs, handshaken, with the client's last
+    flight (its Finished) still unsent: (socket, incoming, outgoing, tls)."""
+    raw = socket.create_connection(("127.0.0.1", args.port), timeout=TIMEOUT)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="qyapi.weixin.qq.com")
+    while True:
+        try:
+            tls.do_handshake()
+            return raw, inc, out, tls
+        except ssl.SSLWantReadError:
+            raw.sendall(out.read())
+            data = raw.recv(65536)
+            if not data:
+                raise EOFError
+            inc.write(data)
+
+
 def cmd_records(args):
     """Hand-framed TLS over memory BIOs, so that several records (and the
     client's Finished) leave in one send(): a server must not wait for a
     socket event to read records it already holds."""
     ctx = ssl.create_default_context(cafile=args.ca)
     ctx.check_hostname = False
-    raw = socket.create_connection(("127.0.0.1", args.port), timeout=TIMEOUT)
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(inc, out, server_hostname="qyapi.weixin.qq.com")
+    raw, inc, out, tls = memory_tls(ctx, args)
 
     def pump():
         data = raw.recv(65536)
@@ -140,13 +156,6 @@ def cmd_records(args):
             raise EOFError
         inc.write(data)
 
-    while True:
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            raw.sendall(out.read())
-            pump()
     tls.write(kf_request("with-finished"))
     raw.sendall(out.read())  # Finished + the request, one segment
     split = kf_request("split", "x" * 3000)
@@ -177,16 +186,7 @@ def cmd_records(args):
 def records_close_notify(ctx, args):
     """A request and the client's close_notify in one segment: the answer
     comes, then the server closes (not at its keep-alive timeout)."""
-    raw = socket.create_connection(("127.0.0.1", args.port), timeout=TIMEOUT)
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(inc, out, server_hostname="qyapi.weixin.qq.com")
-    while True:
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            raw.sendall(out.read())
-            inc.write(raw.recv(65536))
+    raw, inc, out, tls = memory_tls(ctx, args)
     tls.write(kf_request("with-close"))
     try:
         tls.unwrap()
