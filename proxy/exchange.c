@@ -81,8 +81,7 @@ struct exchange {
 	   thread only (ex_on_journaled copies jseq): the deadline's access
 	   line reads seq while the writer may be delivering (a data race
 	   ThreadSanitizer found in test_exchange, tests/fault/tsan.sh) */
-	struct event *wake, *deadline; /* NULL until assigned */
-	unsigned char *ev_space;       /* room for both, in our block */
+	struct event *wake, *deadline; /* in our block; NULL until assigned */
 	int jrc;
 	uint64_t jseq;
 	uint64_t seq;
@@ -268,8 +267,6 @@ ex_copy_request(struct exchange *ex, const struct exchange_client *client,
 	struct http_header *h =
 	    (struct http_header *)(block + ex_request_offset());
 	struct ex_arena a = {(char *)(h + req->n_headers)};
-
-	ex->ev_space = block + ex_events_offset();
 
 	if (req->n_headers > 0)
 		ex->headers = h;
@@ -696,10 +693,10 @@ ex_on_journaled(evutil_socket_t fd, short what, void *arg)
 static int
 ex_assign_events(struct exchange *ex)
 {
-	struct event *wake = (struct event *)ex->ev_space;
+	unsigned char *space = (unsigned char *)ex + ex_events_offset();
+	struct event *wake = (struct event *)space;
 	struct event *deadline =
-	    (struct event *)(ex->ev_space +
-	                     ex_align(event_get_struct_event_size()));
+	    (struct event *)(space + ex_align(event_get_struct_event_size()));
 
 	if (event_assign(wake, ex->env->base, -1, 0, ex_on_journaled, ex) != 0)
 		return WW_EINVAL;
